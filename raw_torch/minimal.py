@@ -1,0 +1,139 @@
+"""The note's minimal optimization example in plain PyTorch: fit y = 3x + 4.
+
+Two solvers, as in the note:
+  adam   Adam(lr=0.1) for --epochs, then optionally a fresh Adam(lr=1e-4) for --finetune-epochs (the note: 500)
+  lstsq  the closed form; no gradient step at all (Lightning twin: `training_step` returns None)
+
+Read next to `with_lightning/minimal.py`; the loop itself is `raw_torch/loop.py`.
+"""
+
+from __future__ import annotations
+
+import sys
+from itertools import islice
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+
+from raw_torch import loop
+from raw_torch.checkpoints import checkpoint_name, save_checkpoint
+from raw_torch.config import RunConfig, config_from_argv, main_guard, resolve_device
+from raw_torch.data import dataset_name, make_minimal_loaders
+from raw_torch.models import LinearRegression, lstsq_fit_
+from raw_torch.record import RunRecord, params_sha256
+
+# --- the model's loss (Lightning: the LightningModule's compute_loss / *_step) -------------------
+
+
+def compute_loss(model: nn.Module, batch: list) -> torch.Tensor:
+    x, y = batch
+    return F.mse_loss(model(x), y)
+
+
+def configure_optimizer(model: nn.Module, lr: float, cfg: RunConfig) -> torch.optim.Optimizer:
+    """Lightning: `configure_optimizers`."""
+    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+
+
+# --- the closed-form twin -------------------------------------------------------------------------
+
+
+def fit_lstsq(model: LinearRegression, train_loader, val_loader, cfg: RunConfig, device, run_dir: Path):
+    """No optimizer, no backward: gather the training data, solve, validate. Once per epoch, like the twin.
+
+    Lightning needs care here (its sanity check validates before any data was seen, and weight decay
+    would act if an optimizer stepped); by hand there is simply no optimizer to misconfigure.
+    """
+    history = loop.History()
+    writer = SummaryWriter(Path(run_dir) / "tensorboard")
+    for epoch in range(cfg.epochs):
+        xs, ys = [], []
+        for x, y in islice(train_loader, cfg.limit_train_batches):  # Lightning: training_step returns None
+            xs.append(x.to(device))
+            ys.append(y.to(device))
+            history.global_step += 1
+        lstsq_fit_(model.linear, torch.cat(xs), torch.cat(ys))  # Lightning: on_validation_start
+        val_loss = loop.evaluate(model, val_loader, compute_loss, device, cfg.precision)
+        history.val_loss.append(val_loss.item())
+        writer.add_scalar("val_loss", val_loss.item(), history.global_step - 1)
+        writer.add_scalar("epoch", epoch, history.global_step - 1)
+        history.epoch = epoch + 1
+        if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0:
+            state = {"epoch": epoch, "global_step": history.global_step, "model": model.state_dict()}
+            state["run_config"] = cfg.as_dict()
+            save_checkpoint(
+                Path(run_dir) / "checkpoints" / checkpoint_name(epoch, history.global_step), state
+            )
+    writer.close()
+    return history
+
+
+# --- run: the same record as with_lightning.minimal.run -------------------------------------------
+
+
+def run(cfg: RunConfig) -> RunRecord:
+    loop.seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    run_dir = Path(cfg.out)
+    train_loader, val_loader, test_loader = make_minimal_loaders(cfg)
+    model = LinearRegression().to(device)
+
+    if cfg.solver == "lstsq":
+        history = fit_lstsq(model, train_loader, val_loader, cfg, device, run_dir)
+        train_loss, val_loss, last_dir = [], history.val_loss, run_dir
+    else:
+        phases = [(cfg.lr, cfg.epochs, run_dir)]
+        if cfg.finetune_epochs:  # the note's "finetuning": a fresh Adam with a small lr
+            phases.append((cfg.finetune_lr, cfg.finetune_epochs, run_dir / "finetune"))
+        train_loss, val_loss = [], []
+        for lr, epochs, last_dir in phases:
+            optimizer = configure_optimizer(model, lr, cfg)
+            history = loop.fit(
+                model, optimizer, compute_loss, train_loader, val_loader, cfg, device, epochs, last_dir
+            )
+            train_loss += history.train_loss
+            val_loss += history.val_loss
+
+    test_loss = loop.test(model, test_loader, compute_loss, cfg, device, history, last_dir)
+    return RunRecord(
+        impl="raw",
+        workload="minimal",
+        device=device.type,
+        precision=cfg.precision,
+        dataset=dataset_name(cfg),
+        seed=cfg.seed,
+        train_loss=train_loss,
+        val_loss=val_loss,
+        test_loss=test_loss,
+        params_sha256=params_sha256(model),
+        model=model,
+    )
+
+
+def report(record: RunRecord) -> str:
+    """What the note printed: the learned line and the prediction far outside the data."""
+    model = record.model
+    w, b = model.linear.weight.detach().cpu(), model.linear.bias.detach().cpu()
+    with torch.no_grad():
+        far = model(torch.tensor([[1e7, 0.0]], device=next(model.parameters()).device))
+    return (
+        f"weight {w.flatten().tolist()}, bias {b.item():.6f}, "
+        f"model([1e7, 0]) = {far.item():,.1f} (truth 30,000,004)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = config_from_argv("minimal", "raw", argv)
+    record = run(cfg)
+    record.save(cfg.out)
+    print(record.summary())
+    print(report(record))
+    print(f"wrote {cfg.out}/metrics.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_guard("raw_torch.minimal", main))
