@@ -43,9 +43,7 @@ def run(cfg: RunConfig) -> RunRecord:
     model = AutoEncoder(hidden=cfg.hidden).to(device)
     optimizer = configure_optimizer(model, cfg.lr, cfg)
 
-    history = loop.fit(
-        model, optimizer, compute_loss, train_loader, val_loader, cfg, device, cfg.epochs, run_dir
-    )
+    history = loop.fit(model, optimizer, compute_loss, train_loader, val_loader, cfg, device, cfg.epochs, run_dir)
     test_loss = loop.test(model, test_loader, compute_loss, cfg, device, history, run_dir)
     return RunRecord(
         impl="raw",

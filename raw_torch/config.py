@@ -107,9 +107,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     if cfg.out is not None:
         out = Path(cfg.out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise UsageError(
-                f"--out {out}: already exists and is not empty; nothing is overwritten, pick a new folder"
-            )
+            raise UsageError(f"--out {out}: already exists and is not empty; nothing is overwritten, pick a new folder")
     return cfg
 
 
@@ -120,11 +118,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(workload: str, impl: str) -> argparse.ArgumentParser:
     d = DEFAULTS[workload]
-    side = (
-        "plain PyTorch, hand-written loop"
-        if impl == "raw"
-        else "PyTorch Lightning, LightningModule + Trainer"
-    )
+    side = "plain PyTorch, hand-written loop" if impl == "raw" else "PyTorch Lightning, LightningModule + Trainer"
     p = _Parser(
         prog=f"python -m {'raw_torch' if impl == 'raw' else 'with_lightning'}.{workload}",
         description=f"Train the {workload} workload ({side}). The twin command on the other side takes the same "
@@ -145,37 +139,19 @@ def build_parser(workload: str, impl: str) -> argparse.ArgumentParser:
         default="32-true",
         help="32-true, 16-mixed (autocast fp16 + GradScaler, on CPU too) or bf16-mixed (default 32-true)",
     )
-    p.add_argument(
-        "--limit-train-batches", type=int, default=None, help="train on at most N batches per epoch"
-    )
-    p.add_argument(
-        "--log-every-n-steps", type=int, default=50, help="TensorBoard train_loss interval (default 50)"
-    )
-    p.add_argument(
-        "--checkpoint-every", type=int, default=1, help="epochs between checkpoints, 0 = none (default 1)"
-    )
+    p.add_argument("--limit-train-batches", type=int, default=None, help="train on at most N batches per epoch")
+    p.add_argument("--log-every-n-steps", type=int, default=50, help="TensorBoard train_loss interval (default 50)")
+    p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints, 0 = none (default 1)")
     p.add_argument("--no-progress-bar", dest="progress_bar", action="store_false", help="hide the tqdm bar")
-    p.add_argument(
-        "--out", default=None, help="run folder (must be new or empty; default runs/<impl>-<workload>-N)"
-    )
+    p.add_argument("--out", default=None, help="run folder (must be new or empty; default runs/<impl>-<workload>-N)")
     if workload == "minimal":
-        p.add_argument(
-            "--solver", default="adam", choices=SOLVERS, help="adam (gradient steps) or lstsq (closed form)"
-        )
-        p.add_argument(
-            "--finetune-epochs", type=int, default=0, help="then a fresh Adam for N epochs (note: 500)"
-        )
+        p.add_argument("--solver", default="adam", choices=SOLVERS, help="adam (gradient steps) or lstsq (closed form)")
+        p.add_argument("--finetune-epochs", type=int, default=0, help="then a fresh Adam for N epochs (note: 500)")
         p.add_argument("--finetune-lr", type=float, default=1e-4, help="learning rate of the finetune phase")
     else:
-        p.add_argument(
-            "--dataset", default="mnist", choices=DATASETS, help="default mnist (downloads when online)"
-        )
-        p.add_argument(
-            "--hidden", type=int, default=64, help="hidden width of encoder and decoder (default 64)"
-        )
-        p.add_argument(
-            "--data-dir", default="data", help="where torchvision datasets are stored (default data/)"
-        )
+        p.add_argument("--dataset", default="mnist", choices=DATASETS, help="default mnist (downloads when online)")
+        p.add_argument("--hidden", type=int, default=64, help="hidden width of encoder and decoder (default 64)")
+        p.add_argument("--data-dir", default="data", help="where torchvision datasets are stored (default data/)")
         p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers (default 0)")
     return p
 

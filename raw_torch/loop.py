@@ -100,9 +100,7 @@ def training_step(
     with autocast(device, precision):
         loss = compute_loss(model, batch)
     scaler.scale(loss).backward()  # a no-op scale unless 16-mixed
-    scaler.unscale_(
-        optimizer
-    )  # Lightning unscales before `on_before_optimizer_step` (gradient clipping goes here)
+    scaler.unscale_(optimizer)  # Lightning unscales before `on_before_optimizer_step` (gradient clipping goes here)
     scaler.step(optimizer)  # skips the step when a gradient is inf/nan
     scaler.update()
     return loss.detach()
@@ -175,9 +173,7 @@ def fit(
         batches = islice(train_loader, cfg.limit_train_batches)  # Lightning: limit_train_batches
         total = min(len(train_loader), cfg.limit_train_batches or len(train_loader))
         # Lightning: TQDMProgressBar
-        for batch in tqdm(
-            batches, total=total, desc=f"Epoch {epoch}", disable=not cfg.progress_bar, leave=False
-        ):
+        for batch in tqdm(batches, total=total, desc=f"Epoch {epoch}", disable=not cfg.progress_bar, leave=False):
             batch = move_to_device(batch, device)
             loss = training_step(model, batch, compute_loss, optimizer, scaler, device, cfg.precision)
             step_losses.append(loss)
@@ -204,9 +200,7 @@ def fit(
                 "scaler": scaler.state_dict(),
                 "run_config": cfg.as_dict(),
             }
-            save_checkpoint(
-                Path(run_dir) / "checkpoints" / checkpoint_name(epoch, history.global_step), state
-            )
+            save_checkpoint(Path(run_dir) / "checkpoints" / checkpoint_name(epoch, history.global_step), state)
 
     writer.close()
     history.train_loss = [float(v) for v in torch.stack(step_losses).cpu()] if step_losses else []

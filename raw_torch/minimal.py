@@ -64,9 +64,7 @@ def fit_lstsq(model: LinearRegression, train_loader, val_loader, cfg: RunConfig,
         if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0:
             state = {"epoch": epoch, "global_step": history.global_step, "model": model.state_dict()}
             state["run_config"] = cfg.as_dict()
-            save_checkpoint(
-                Path(run_dir) / "checkpoints" / checkpoint_name(epoch, history.global_step), state
-            )
+            save_checkpoint(Path(run_dir) / "checkpoints" / checkpoint_name(epoch, history.global_step), state)
     writer.close()
     return history
 
@@ -91,9 +89,7 @@ def run(cfg: RunConfig) -> RunRecord:
         train_loss, val_loss = [], []
         for lr, epochs, last_dir in phases:
             optimizer = configure_optimizer(model, lr, cfg)
-            history = loop.fit(
-                model, optimizer, compute_loss, train_loader, val_loader, cfg, device, epochs, last_dir
-            )
+            history = loop.fit(model, optimizer, compute_loss, train_loader, val_loader, cfg, device, epochs, last_dir)
             train_loss += history.train_loss
             val_loss += history.val_loss
 
@@ -119,10 +115,7 @@ def report(record: RunRecord) -> str:
     w, b = model.linear.weight.detach().cpu(), model.linear.bias.detach().cpu()
     with torch.no_grad():
         far = model(torch.tensor([[1e7, 0.0]], device=next(model.parameters()).device))
-    return (
-        f"weight {w.flatten().tolist()}, bias {b.item():.6f}, "
-        f"model([1e7, 0]) = {far.item():,.1f} (truth 30,000,004)"
-    )
+    return f"weight {w.flatten().tolist()}, bias {b.item():.6f}, model([1e7, 0]) = {far.item():,.1f} (truth 30,000,004)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,9 +65,7 @@ class History(Callback):
         return [float(v) for v in torch.stack(self.step_losses).cpu()] if self.step_losses else []
 
 
-def make_trainer(
-    cfg: RunConfig, device: torch.device, epochs: int, run_dir: Path, history: History
-) -> pl.Trainer:
+def make_trainer(cfg: RunConfig, device: torch.device, epochs: int, run_dir: Path, history: History) -> pl.Trainer:
     callbacks: list[Callback] = [history]
     if cfg.checkpoint_every:
         callbacks.append(

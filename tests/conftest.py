@@ -1,0 +1,48 @@
+"""Shared fixtures: run both sides on one configuration, once per session, and hand back both records."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from raw_torch.config import RunConfig
+
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+
+
+def run_side(impl: str, cfg: RunConfig):
+    package = "raw_torch" if impl == "raw" else "with_lightning"
+    return importlib.import_module(f"{package}.{cfg.workload}").run(cfg)
+
+
+class PairRunner:
+    """Runs raw and Lightning on the same RunConfig; memoized so several tests can read one run."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cache: dict = {}
+
+    def __call__(self, workload: str, **overrides):
+        key = (workload, tuple(sorted(overrides.items())))
+        if key not in self.cache:
+            base = RunConfig.for_workload(workload, device="cpu", **overrides)
+            folder = self.root / f"run{len(self.cache)}"
+            raw = run_side("raw", base.replace(out=str(folder / "raw")))
+            lit = run_side("lightning", base.replace(out=str(folder / "lightning")))
+            self.cache[key] = (raw, lit, folder)
+        return self.cache[key]
+
+
+@pytest.fixture(scope="session")
+def pair(tmp_path_factory) -> PairRunner:
+    return PairRunner(tmp_path_factory.mktemp("pairs"))
+
+
+def assert_params_equal(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
+    assert pa.keys() == pb.keys()
+    for name in pa:
+        assert torch.equal(pa[name].detach().cpu(), pb[name].detach().cpu()), name

@@ -1,0 +1,83 @@
+"""Each Lightning feature and its hand-written counterpart leave the same traces: logs, checkpoints, order."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from raw_torch import checkpoints
+from raw_torch.evaluate import evaluate_folder as raw_evaluate
+from with_lightning.evaluate import evaluate_folder as lit_evaluate
+
+AUTOENCODER = dict(epochs=2, dataset="mnist-5k", log_every_n_steps=20)
+
+
+def scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar event as (step, value), sorted: fit and test write separate event files on both
+    sides, and TensorBoard reads files in name order, which is not write order within one second."""
+    acc = EventAccumulator(str(run_dir / "tensorboard"))
+    acc.Reload()
+    return {tag: sorted((e.step, e.value) for e in acc.Scalars(tag)) for tag in acc.Tags()["scalars"]}
+
+
+def test_tensorboard_events_hold_the_same_tags_steps_and_values(pair):
+    raw, lit, folder = pair("autoencoder", **AUTOENCODER)
+    raw_events, lit_events = scalars(folder / "raw"), scalars(folder / "lightning")
+    assert raw_events == lit_events
+    assert set(raw_events) == {"train_loss", "val_loss", "test_loss", "epoch"}
+    # 230 steps, logged every 20th (steps 19, 39, ..., 219); validation at each epoch's last step only:
+    # the sanity check is not in the logs.
+    assert [s for s, _ in raw_events["train_loss"]] == list(range(19, 230, 20))
+    assert raw_events["val_loss"] == [(114, pytest.approx(raw.val_loss[0])), (229, pytest.approx(raw.val_loss[1]))]
+    assert [s for s, _ in raw_events["test_loss"]] == [230]
+
+
+def test_checkpoints_have_the_same_names_and_weights(pair):
+    raw, lit, folder = pair("autoencoder", **AUTOENCODER)
+    raw_files = sorted(p.name for p in (folder / "raw" / "checkpoints").iterdir())
+    lit_files = sorted(p.name for p in (folder / "lightning" / "checkpoints").iterdir())
+    assert raw_files == lit_files == ["epoch=0-step=115.ckpt", "epoch=1-step=230.ckpt"]
+    raw_ckpt = checkpoints.load_checkpoint(folder / "raw" / "checkpoints" / raw_files[-1])
+    lit_ckpt = checkpoints.load_checkpoint(folder / "lightning" / "checkpoints" / lit_files[-1])
+    assert (raw_ckpt["epoch"], raw_ckpt["global_step"]) == (lit_ckpt["epoch"], lit_ckpt["global_step"]) == (1, 230)
+    for name, tensor in raw_ckpt["model"].items():
+        assert torch.equal(tensor, lit_ckpt["state_dict"][f"model.{name}"]), name
+    # Adam's state too: the run can be continued from either file
+    raw_state = raw_ckpt["optimizer"]["state"]
+    lit_state = lit_ckpt["optimizer_states"][0]["state"]
+    for i in raw_state:
+        for k in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(raw_state[i][k], lit_state[i][k])
+
+
+def test_checkpoints_are_evaluated_in_training_order_not_name_order(pair):
+    """12 epochs: string order would be epoch=0, 1, 10, 11, 2, ...; listdir order is unspecified."""
+    raw, lit, folder = pair("minimal", epochs=12, limit_train_batches=5)
+    for side in ("raw", "lightning"):
+        names = [p.name for p in (folder / side / "checkpoints").iterdir()]
+        assert sorted(names)[2] == "epoch=10-step=55.ckpt"  # the trap is really there
+        ordered = checkpoints.in_training_order(folder / side / "checkpoints")
+        assert [e for e, _, _ in ordered] == list(range(12))
+        assert [s for _, s, _ in ordered] == [5 * (e + 1) for e in range(12)]
+
+    raw_results = raw_evaluate(folder / "raw" / "checkpoints", "cpu")
+    lit_results = lit_evaluate(folder / "lightning" / "checkpoints", "cpu")
+    assert raw_results == lit_results
+    assert [r["epoch"] for r in raw_results] == list(range(12))
+    # the last checkpoint holds the final model: its test loss is the run's
+    assert raw_results[-1]["test_loss"] == raw.test_loss == lit.test_loss
+
+
+def test_finetune_phase_matches_and_lands_in_its_own_folder(pair):
+    """The note's second phase: a fresh Adam(lr=1e-4) after the first; both phases bitwise equal."""
+    raw, lit, folder = pair("minimal", epochs=2, finetune_epochs=2)
+    assert len(raw.train_loss) == 400 and len(raw.val_loss) == 4
+    assert raw.train_loss == lit.train_loss and raw.val_loss == lit.val_loss
+    assert raw.params_sha256 == lit.params_sha256
+    for side in ("raw", "lightning"):
+        assert sorted(p.name for p in (folder / side / "finetune" / "checkpoints").iterdir()) == [
+            "epoch=0-step=100.ckpt",
+            "epoch=1-step=200.ckpt",
+        ]
+    assert scalars(folder / "raw" / "finetune") == scalars(folder / "lightning" / "finetune")

@@ -1,0 +1,58 @@
+"""Evaluate every checkpoint of a folder on the test set, in training order (Lightning).
+
+    python -m with_lightning.evaluate RUN_DIR/checkpoints [--device cpu] [--out FILE.json]
+
+`trainer.test(module, loader, ckpt_path=...)` for each file, in the order the shared helper
+`raw_torch.checkpoints.in_training_order` gives (not `os.listdir` order, not string order).
+Read next to `raw_torch/evaluate.py`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+from raw_torch.checkpoints import load_checkpoint
+from raw_torch.config import RunConfig, main_guard, resolve_device
+from raw_torch.data import make_loaders
+from raw_torch.evaluate import checkpoints_or_fail
+from raw_torch.evaluate import main as evaluate_main
+from with_lightning.autoencoder import LitAutoEncoder
+from with_lightning.minimal import LitLinearRegression
+from with_lightning.trainer import precision_flags
+
+
+def build_module(cfg: RunConfig) -> pl.LightningModule:
+    cls = LitLinearRegression if cfg.workload == "minimal" else LitAutoEncoder
+    return cls(cfg, lr=cfg.lr)
+
+
+def evaluate_folder(folder: Path, device_name: str = "auto") -> list[dict]:
+    found = checkpoints_or_fail(folder)
+    cfg = RunConfig.from_dict(load_checkpoint(found[0][2])["run_config"])
+    device = resolve_device(device_name)
+    _, _, test_loader = make_loaders(cfg)
+    module = build_module(cfg)
+    trainer = pl.Trainer(
+        accelerator=device.type,
+        devices=1,
+        **precision_flags(device, cfg.precision),
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    results = []
+    for epoch, global_step, path in found:
+        (metrics,) = trainer.test(module, test_loader, ckpt_path=path, verbose=False, weights_only=True)
+        results.append({"epoch": epoch, "global_step": global_step, "file": path.name, "test_loss": metrics["test_loss"]})
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    return evaluate_main(argv, evaluate=evaluate_folder, prog="python -m with_lightning.evaluate")
+
+
+if __name__ == "__main__":
+    sys.exit(main_guard("with_lightning.evaluate", main))
