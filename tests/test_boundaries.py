@@ -1,0 +1,191 @@
+"""What surrounds the pairs: the raw side stays Lightning-free, the device pitfall, commands, data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from raw_torch.data import load_images, make_autoencoder_loaders
+from raw_torch.config import RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cmd(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_raw_side_never_imports_lightning(tmp_path):
+    code = (
+        "import sys, raw_torch.minimal as m, raw_torch.autoencoder, raw_torch.evaluate\n"
+        "from raw_torch.config import RunConfig\n"
+        f"m.run(RunConfig.for_workload('minimal', epochs=1, device='cpu', progress_bar=False, out={str(tmp_path)!r}))\n"
+        "bad = sorted(k for k in sys.modules if k.split('.')[0] in ('lightning', 'pytorch_lightning', 'lightning_fabric'))\n"
+        "print(bad)\n"
+    )
+    proc = run_cmd("-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+class WithPlainTensor(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Linear(2, 1)
+        self.offset = torch.ones(1)  # a plain attribute: modules never move it
+
+
+class WithBuffer(WithPlainTensor):
+    def __init__(self) -> None:
+        super().__init__()
+        del self.offset
+        self.register_buffer("offset", torch.ones(1))  # registered: moves with the module
+
+
+@pytest.mark.parametrize("cls, moves", [(WithPlainTensor, False), (WithBuffer, True)])
+def test_tensor_created_in_init_moves_only_when_registered(cls, moves):
+    """The note's device pitfall. `.to()` is what Lightning's Trainer calls to place the module; the
+    meta device lets this machine (no GPU) show the move. tests/test_cuda.py repeats it on a real GPU."""
+    module = cls().to("meta")
+    assert module.layer.weight.device.type == "meta"
+    assert (module.offset.device.type == "meta") is moves
+
+
+def metrics(path: Path) -> dict:
+    return json.loads((path / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("workload, extra", [("minimal", []), ("autoencoder", ["--dataset", "synthetic"])])
+def test_commands_write_the_same_metrics_json(tmp_path, workload, extra):
+    common = ["--epochs", "1", "--limit-train-batches", "7", "--device", "cpu", "--no-progress-bar", *extra]
+    raw = run_cmd("-m", f"raw_torch.{workload}", *common, "--out", str(tmp_path / "raw"))
+    lit = run_cmd("-m", f"with_lightning.{workload}", *common, "--out", str(tmp_path / "lit"))
+    assert raw.returncode == 0, raw.stderr
+    assert lit.returncode == 0, lit.stderr
+    a, b = metrics(tmp_path / "raw"), metrics(tmp_path / "lit")
+    assert (
+        list(a)
+        == list(b)
+        == [
+            "impl",
+            "workload",
+            "device",
+            "precision",
+            "dataset",
+            "seed",
+            "train_loss",
+            "val_loss",
+            "test_loss",
+            "params_sha256",
+        ]
+    )
+    assert (a.pop("impl"), b.pop("impl")) == ("raw", "lightning")
+    assert a == b
+    assert len(a["train_loss"]) == 7
+
+
+def test_help_documents_the_flags():
+    proc = run_cmd("-m", "with_lightning.autoencoder", "--help")
+    assert proc.returncode == 0
+    for flag in (
+        "--epochs",
+        "--batch-size",
+        "--lr",
+        "--seed",
+        "--device",
+        "--precision",
+        "--limit-train-batches",
+        "--out",
+        "--dataset",
+        "metrics.json",
+        "params_sha256",
+    ):
+        assert flag in proc.stdout, flag
+
+
+# Bad input: (arguments, words the one-line error must contain). Both sides, exit code 2, no traceback.
+BAD_INPUTS = [
+    (["--precision", "fp8"], "--precision"),
+    (["--device", "tpu"], "--device"),
+    (["--epochs", "0"], "--epochs"),
+    (["--batch-size", "-4"], "--batch-size"),
+    (["--lr", "0"], "--lr"),
+    (["--epochs", "two"], "invalid int"),
+    (["--solver", "sgd"], "--solver"),
+    (["--limit-train-batches", "0"], "--limit-train-batches"),
+]
+
+
+@pytest.mark.parametrize("package", ["raw_torch", "with_lightning"])
+@pytest.mark.parametrize("args, words", BAD_INPUTS)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, package, args, words):
+    proc = run_cmd("-m", f"{package}.minimal", *args, "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_cuda_without_a_gpu_is_refused(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    proc = run_cmd("-m", "raw_torch.minimal", "--device", "cuda", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "no CUDA device" in proc.stderr
+
+
+def test_non_empty_out_is_never_overwritten(tmp_path):
+    (tmp_path / "metrics.json").write_text("earlier run")
+    proc = run_cmd("-m", "with_lightning.minimal", "--epochs", "1", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "not empty" in proc.stderr
+    assert (tmp_path / "metrics.json").read_text() == "earlier run"
+
+
+def test_mnist_offline_names_the_offline_choices(tmp_path):
+    proc = run_cmd(
+        "-m",
+        "raw_torch.autoencoder",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--epochs",
+        "1",
+        "--limit-train-batches",
+        "1",
+        "--no-progress-bar",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    if proc.returncode == 0:
+        pytest.skip("this machine is online: MNIST downloaded")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "offline choices: mnist-5k" in lines[0], proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_mnist_5k_is_real_mnist_split_by_a_fixed_generator():
+    train_x, train_y, test_x, test_y = load_images("mnist-5k")
+    assert train_x.shape == (4000, 784) and test_x.shape == (1000, 784)
+    assert 0.0 <= train_x.min() and train_x.max() <= 1.0
+    assert set(test_y.tolist()) == set(range(10))  # not the label-sorted tail: shuffled by the fixed permutation
+    cfg = RunConfig.for_workload("autoencoder", dataset="mnist-5k")
+    a, b = make_autoencoder_loaders(cfg), make_autoencoder_loaders(cfg.replace(seed=7))
+    assert len(a[0].dataset) == 3667 and len(a[1].dataset) == 333
+    assert torch.equal(a[1].dataset.tensors[0], b[1].dataset.tensors[0])  # the split ignores the run seed
+
+
+def test_fashion_mnist_from_debian_files():
+    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    train_x, train_y, test_x, test_y = load_images("fashion-mnist")
+    assert train_x.shape == (60000, 784) and test_x.shape == (10000, 784)
+    assert train_x.dtype == torch.uint8 and set(train_y.tolist()) == set(range(10))
