@@ -12,8 +12,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from raw_torch.data import load_images, make_autoencoder_loaders
 from raw_torch.config import RunConfig
+from raw_torch.data import load_images, make_autoencoder_loaders
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,8 @@ def test_raw_side_never_imports_lightning(tmp_path):
         "import sys, raw_torch.minimal as m, raw_torch.autoencoder, raw_torch.evaluate\n"
         "from raw_torch.config import RunConfig\n"
         f"m.run(RunConfig.for_workload('minimal', epochs=1, device='cpu', progress_bar=False, out={str(tmp_path)!r}))\n"
-        "bad = sorted(k for k in sys.modules if k.split('.')[0] in ('lightning', 'pytorch_lightning', 'lightning_fabric'))\n"
+        "names = ('lightning', 'pytorch_lightning', 'lightning_fabric')\n"
+        "bad = sorted(k for k in sys.modules if k.split('.')[0] in names)\n"
         "print(bad)\n"
     )
     proc = run_cmd("-c", code)

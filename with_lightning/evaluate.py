@@ -46,7 +46,9 @@ def evaluate_folder(folder: Path, device_name: str = "auto") -> list[dict]:
     results = []
     for epoch, global_step, path in found:
         (metrics,) = trainer.test(module, test_loader, ckpt_path=path, verbose=False, weights_only=True)
-        results.append({"epoch": epoch, "global_step": global_step, "file": path.name, "test_loss": metrics["test_loss"]})
+        results.append(
+            {"epoch": epoch, "global_step": global_step, "file": path.name, "test_loss": metrics["test_loss"]}
+        )
     return results
 
 

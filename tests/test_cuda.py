@@ -1,0 +1,64 @@
+"""The same proofs on a CUDA device. Skipped where there is none (this project's CI machine has none).
+
+Not yet run on a GPU by the project: see README, "GPU status".
+"""
+
+from __future__ import annotations
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from conftest import PRECISIONS, assert_params_equal, run_side
+from test_boundaries import WithBuffer, WithPlainTensor
+
+from raw_torch.config import RunConfig
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine"),
+]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("workload, extra", [("minimal", {}), ("autoencoder", {"dataset": "mnist-5k"})])
+def test_bitwise_equal_on_cuda(tmp_path, workload, extra, precision):
+    cfg = RunConfig.for_workload(workload, epochs=2, device="cuda", precision=precision, progress_bar=False, **extra)
+    raw = run_side("raw", cfg.replace(out=str(tmp_path / "raw")))
+    lit = run_side("lightning", cfg.replace(out=str(tmp_path / "lit")))
+    assert raw.device == lit.device == "cuda"
+    assert raw.train_loss == lit.train_loss
+    assert raw.val_loss == lit.val_loss and raw.test_loss == lit.test_loss
+    assert_params_equal(raw.model, lit.model)
+
+
+class UsesOffset:
+    def training_step(self, batch, batch_idx):
+        (x,) = batch
+        return (self.layer(x) + self.offset).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class PlainOnGpu(UsesOffset, WithPlainTensor):
+    pass
+
+
+class BufferOnGpu(UsesOffset, WithBuffer):
+    pass
+
+
+def test_trainer_moves_buffers_but_not_plain_tensors(tmp_path):
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2)), batch_size=4)
+    trainer_args = dict(
+        accelerator="cuda",
+        devices=1,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
+    pl.Trainer(**trainer_args).fit(BufferOnGpu(), loader)  # runs: the buffer went to the GPU with the module
+    with pytest.raises(RuntimeError, match="device"):
+        pl.Trainer(**trainer_args).fit(PlainOnGpu(), loader)  # the plain tensor stayed on the CPU
