@@ -1,0 +1,1 @@
+"""pytest-benchmark suite: what Lightning costs per step, per feature and per model size."""
