@@ -44,6 +44,10 @@ class RunConfig:
     log_every_n_steps: int = 50  # Lightning's default
     checkpoint_every: int = 1  # epochs between checkpoints; 0 = none
     progress_bar: bool = True
+    logger: bool = True  # TensorBoard
+    sanity_check: bool = True  # 2 validation batches before training
+    model_summary: bool = True  # Lightning only: the raw side prints none
+    limit_val_batches: int | None = None
     # minimal example only
     solver: str = "adam"
     finetune_epochs: int = 0
@@ -91,6 +95,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UsageError(f"--weight-decay must be zero or positive, got {cfg.weight_decay}")
     if cfg.limit_train_batches is not None and cfg.limit_train_batches < 1:
         raise UsageError(f"--limit-train-batches must be at least 1, got {cfg.limit_train_batches}")
+    if cfg.limit_val_batches is not None and cfg.limit_val_batches < 0:
+        raise UsageError(f"--limit-val-batches must be zero or positive, got {cfg.limit_val_batches}")
+    if cfg.solver == "lstsq" and cfg.limit_val_batches == 0:
+        raise UsageError("--solver lstsq solves at validation start, as in the note: it needs validation")
     if cfg.log_every_n_steps < 1:
         raise UsageError(f"--log-every-n-steps must be at least 1, got {cfg.log_every_n_steps}")
     if cfg.checkpoint_every < 0:
@@ -142,7 +150,13 @@ def build_parser(workload: str, impl: str) -> argparse.ArgumentParser:
     p.add_argument("--limit-train-batches", type=int, default=None, help="train on at most N batches per epoch")
     p.add_argument("--log-every-n-steps", type=int, default=50, help="TensorBoard train_loss interval (default 50)")
     p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints, 0 = none (default 1)")
+    p.add_argument("--limit-val-batches", type=int, default=None, help="validate on at most N batches (0 = none)")
     p.add_argument("--no-progress-bar", dest="progress_bar", action="store_false", help="hide the tqdm bar")
+    p.add_argument("--no-logger", dest="logger", action="store_false", help="write no TensorBoard events")
+    p.add_argument("--no-sanity-check", dest="sanity_check", action="store_false", help="skip the sanity check")
+    p.add_argument(
+        "--no-model-summary", dest="model_summary", action="store_false", help="Lightning's summary table (raw: none)"
+    )
     p.add_argument("--out", default=None, help="run folder (must be new or empty; default runs/<impl>-<workload>-N)")
     if workload == "minimal":
         p.add_argument("--solver", default="adam", choices=SOLVERS, help="adam (gradient steps) or lstsq (closed form)")

@@ -160,13 +160,14 @@ def fit(
 ) -> History:
     """Lightning: `Trainer(max_epochs=epochs, ...).fit(module, train_loader, val_loader)`."""
     scaler = make_scaler(device, cfg.precision)
-    writer = SummaryWriter(Path(run_dir) / "tensorboard")  # Lightning: TensorBoardLogger
+    writer = SummaryWriter(Path(run_dir) / "tensorboard") if cfg.logger else None  # Lightning: TensorBoardLogger
     history = History()
     model.train()
 
     # Sanity check: 2 validation batches before training, not logged, consuming no RNG.
-    with isolated_rng():
-        evaluate(model, val_loader, compute_loss, device, cfg.precision, max_batches=SANITY_VAL_STEPS)
+    if cfg.sanity_check:
+        with isolated_rng():
+            evaluate(model, val_loader, compute_loss, device, cfg.precision, max_batches=SANITY_VAL_STEPS)
 
     step_losses = []  # kept on the device; converted once at the end, so no sync per step
     for epoch in range(epochs):
@@ -178,16 +179,17 @@ def fit(
             loss = training_step(model, batch, compute_loss, optimizer, scaler, device, cfg.precision)
             step_losses.append(loss)
             # Lightning: self.log("train_loss", loss) is written every log_every_n_steps, with "epoch" beside it
-            if (history.global_step + 1) % cfg.log_every_n_steps == 0:
+            if writer and (history.global_step + 1) % cfg.log_every_n_steps == 0:
                 writer.add_scalar("train_loss", loss.item(), history.global_step)
                 writer.add_scalar("epoch", epoch, history.global_step)
             history.global_step += 1
 
-        val_loss = evaluate(model, val_loader, compute_loss, device, cfg.precision)
-        history.val_loss.append(val_loss.item())
-        # Lightning logs epoch-end validation at the step of the epoch's last batch
-        writer.add_scalar("val_loss", val_loss.item(), history.global_step - 1)
-        writer.add_scalar("epoch", epoch, history.global_step - 1)
+        if cfg.limit_val_batches != 0:  # Lightning: limit_val_batches=0 turns validation off
+            val_loss = evaluate(model, val_loader, compute_loss, device, cfg.precision, cfg.limit_val_batches)
+            history.val_loss.append(val_loss.item())
+            if writer:  # Lightning logs epoch-end validation at the step of the epoch's last batch
+                writer.add_scalar("val_loss", val_loss.item(), history.global_step - 1)
+                writer.add_scalar("epoch", epoch, history.global_step - 1)
         history.epoch = epoch + 1
 
         # Lightning: ModelCheckpoint(every_n_epochs=..., save_top_k=-1), saved after validation
@@ -202,7 +204,8 @@ def fit(
             }
             save_checkpoint(Path(run_dir) / "checkpoints" / checkpoint_name(epoch, history.global_step), state)
 
-    writer.close()
+    if writer:
+        writer.close()
     history.train_loss = [float(v) for v in torch.stack(step_losses).cpu()] if step_losses else []
     return history
 
@@ -221,7 +224,8 @@ def test(
 ) -> float:
     """Lightning: `trainer.test(module, test_loader)` after fit, logged at the fit's last step."""
     test_loss = evaluate(model, test_loader, compute_loss, device, cfg.precision).item()
-    with SummaryWriter(Path(run_dir) / "tensorboard") as writer:
-        writer.add_scalar("test_loss", test_loss, history.global_step)
-        writer.add_scalar("epoch", history.epoch, history.global_step)
+    if cfg.logger:
+        with SummaryWriter(Path(run_dir) / "tensorboard") as writer:
+            writer.add_scalar("test_loss", test_loss, history.global_step)
+            writer.add_scalar("epoch", history.epoch, history.global_step)
     return test_loss

@@ -48,7 +48,7 @@ def fit_lstsq(model: LinearRegression, train_loader, val_loader, cfg: RunConfig,
     would act if an optimizer stepped); by hand there is simply no optimizer to misconfigure.
     """
     history = loop.History()
-    writer = SummaryWriter(Path(run_dir) / "tensorboard")
+    writer = SummaryWriter(Path(run_dir) / "tensorboard") if cfg.logger else None
     for epoch in range(cfg.epochs):
         xs, ys = [], []
         for x, y in islice(train_loader, cfg.limit_train_batches):  # Lightning: training_step returns None
@@ -56,16 +56,18 @@ def fit_lstsq(model: LinearRegression, train_loader, val_loader, cfg: RunConfig,
             ys.append(y.to(device))
             history.global_step += 1
         lstsq_fit_(model.linear, torch.cat(xs), torch.cat(ys))  # Lightning: on_validation_start
-        val_loss = loop.evaluate(model, val_loader, compute_loss, device, cfg.precision)
+        val_loss = loop.evaluate(model, val_loader, compute_loss, device, cfg.precision, cfg.limit_val_batches)
         history.val_loss.append(val_loss.item())
-        writer.add_scalar("val_loss", val_loss.item(), history.global_step - 1)
-        writer.add_scalar("epoch", epoch, history.global_step - 1)
+        if writer:
+            writer.add_scalar("val_loss", val_loss.item(), history.global_step - 1)
+            writer.add_scalar("epoch", epoch, history.global_step - 1)
         history.epoch = epoch + 1
         if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0:
             state = {"epoch": epoch, "global_step": history.global_step, "model": model.state_dict()}
             state["run_config"] = cfg.as_dict()
             save_checkpoint(Path(run_dir) / "checkpoints" / checkpoint_name(epoch, history.global_step), state)
-    writer.close()
+    if writer:
+        writer.close()
     return history
 
 

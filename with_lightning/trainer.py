@@ -82,11 +82,15 @@ def make_trainer(cfg: RunConfig, device: torch.device, epochs: int, run_dir: Pat
         **precision_flags(device, cfg.precision),
         max_epochs=epochs,
         limit_train_batches=cfg.limit_train_batches,
-        num_sanity_val_steps=SANITY_VAL_STEPS,
+        limit_val_batches=cfg.limit_val_batches,
+        num_sanity_val_steps=SANITY_VAL_STEPS if cfg.sanity_check else 0,
         log_every_n_steps=cfg.log_every_n_steps,
-        logger=TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False),
+        logger=TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False)
+        if cfg.logger
+        else False,
         enable_checkpointing=bool(cfg.checkpoint_every),
         callbacks=callbacks,
         enable_progress_bar=cfg.progress_bar,
+        enable_model_summary=cfg.model_summary,
         default_root_dir=run_dir,
     )

@@ -1,0 +1,79 @@
+"""Per-step and fixed cost of raw PyTorch, Lightning and the floor, for every case of the matrix.
+
+test_step_cost  the paired interleaved protocol (benchmarks/harness.py): per-step time, fixed cost and
+                Lightning's overhead with 95% confidence intervals, stored in extra_info. pytest-benchmark's
+                own number for it is the wall time of the whole protocol, nothing more.
+test_fit        pytest-benchmark's native measurement: one whole run at the longest length, per
+                implementation, grouped per case (raw, lightning and floor side by side); these are the
+                entries `--benchmark-compare-fail` checks for regressions.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from benchmarks import harness
+from benchmarks.cases import MATRIX, ROUNDS, case, case_id, need_device
+from raw_torch.config import resolve_device
+
+IDS = [case_id(*c) for c in MATRIX]
+
+
+@pytest.mark.parametrize("workload, device, precision", MATRIX, ids=IDS)
+def test_step_cost(benchmark, smoke, workload, device, precision):
+    need_device(device)
+    cfg, limits = case(workload, device, precision, smoke)
+    rounds = 1 if smoke else ROUNDS
+    benchmark.group = "protocol (wall time of the whole protocol)"
+    result = benchmark.pedantic(harness.protocol, args=(cfg, limits, rounds), rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        kind="step_cost",
+        case=case_id(workload, device, precision),
+        workload=workload,
+        device=device,
+        precision=precision,
+        dataset=cfg.dataset if workload == "autoencoder" else "minimal-400",
+        limits=limits,
+        rounds=rounds,
+        config=cfg.as_dict(),
+        **result,
+    )
+    assert set(result["fits"]) == {"raw", "lightning", "floor"}
+
+
+@pytest.mark.parametrize("impl", ["raw", "lightning", "floor"])
+@pytest.mark.parametrize("workload, device, precision", MATRIX, ids=IDS)
+def test_fit(benchmark, smoke, workload, device, precision, impl):
+    need_device(device)
+    cfg, limits = case(workload, device, precision, smoke)
+    cfg = cfg.replace(limit_train_batches=max(limits))
+    dev = resolve_device(device)
+    benchmark.group = f"fit {case_id(workload, device, precision)} ({cfg.epochs * max(limits)} steps)"
+    benchmark.extra_info.update(
+        kind="fit",
+        case=case_id(workload, device, precision),
+        impl=impl,
+        steps=cfg.epochs * max(limits),
+        config=cfg.as_dict(),
+    )
+    rounds, warmup = (1, 0) if smoke else (5, 1)
+    if impl == "floor":  # set-up (data on the device, model) untimed, then the step loop alone
+        benchmark.pedantic(
+            lambda steps: steps(),
+            setup=lambda: ((harness.prepare_floor(cfg),), {}),
+            rounds=rounds,
+            warmup_rounds=warmup,
+        )
+        return
+    module = harness.run_module(impl, workload)
+    with tempfile.TemporaryDirectory() as root:
+        runs = iter(range(10**6))
+
+        def target():
+            module.run(cfg.replace(out=str(Path(root) / str(next(runs)))))
+            harness.sync(dev)
+
+        benchmark.pedantic(target, rounds=rounds, warmup_rounds=warmup, iterations=1)

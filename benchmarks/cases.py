@@ -1,0 +1,57 @@
+"""The benchmark matrix: which runs, of which lengths, and how many rounds.
+
+Environment knobs (the defaults are what `nox -s bench` runs and what results/ holds):
+  PAIRED_BENCH_THREADS  torch intra-op threads (default 1: these models are small, and one thread
+                        leaves the second core of the 2-core reference machine to the OS)
+  PAIRED_BENCH_ROUNDS   rounds of the paired protocol per case (default 4)
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from raw_torch.config import PRECISIONS, RunConfig
+
+THREADS = int(os.environ.get("PAIRED_BENCH_THREADS", "1"))
+ROUNDS = int(os.environ.get("PAIRED_BENCH_ROUNDS", "4"))
+
+
+def need_device(device: str) -> None:
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine (run `nox -s bench_gpu` on one)")
+
+
+WORKLOADS = ("minimal", "autoencoder")
+DEVICES = ("cpu", "cuda")
+
+# Run lengths: n = epochs x limit_train_batches. The epochs stay fixed within a case so that per-epoch
+# costs (validation, checkpoint) land in the fixed cost and the slope is the per-step time.
+LENGTHS = {
+    "minimal": dict(epochs=4, limits=[25, 50, 75, 100]),  # 100 batches of 4 per epoch: n = 100..400
+    "autoencoder": dict(epochs=2, limits=[40, 80, 120, 160]),  # synthetic: 172 batches of 32: n = 80..320
+}
+SMOKE = dict(epochs=1, limits=[2, 3])
+
+
+def base_config(workload: str, device: str, precision: str, **overrides) -> RunConfig:
+    """All Trainer features at their defaults except the progress bar, which is measured on its own."""
+    extra = {"dataset": "synthetic"} if workload == "autoencoder" else {}
+    return RunConfig.for_workload(
+        workload, device=device, precision=precision, **{"progress_bar": False, **extra, **overrides}
+    )
+
+
+def case(workload: str, device: str, precision: str, smoke: bool, **overrides) -> tuple[RunConfig, list[int]]:
+    lengths = SMOKE if smoke else LENGTHS[workload]
+    cfg = base_config(workload, device, precision, epochs=lengths["epochs"], **overrides)
+    return cfg, list(lengths["limits"])
+
+
+MATRIX = [(w, d, p) for d in DEVICES for w in WORKLOADS for p in PRECISIONS]
+
+
+def case_id(workload: str, device: str, precision: str) -> str:
+    return f"{workload}-{device}-{precision}"

@@ -1,0 +1,384 @@
+"""Turn saved pytest-benchmark runs into results/REPORT.md and PNG plots.
+
+    python -m benchmarks.report [--results results] [RUN.json ...]
+
+Without files, it takes the newest saved run (highest pytest-benchmark number) of every machine folder
+under --results. A file that is not valid pytest-benchmark JSON is named and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+IMPL_COLORS = {"floor": "#9e9e9e", "raw": "#1f77b4", "lightning": "#792ee5"}
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.1f}"
+
+
+def ci_us(fit: dict, key: str = "b") -> str:
+    value, half = fit[key], fit.get(f"{key}_ci", float("nan"))
+    if math.isnan(half):
+        return f"{us(value)}"
+    return f"{us(value)} ± {us(half)}"
+
+
+def ms_ci(fit: dict, key: str = "a") -> str:
+    value, half = fit[key], fit.get(f"{key}_ci", float("nan"))
+    return f"{value * 1e3:,.1f} ± {half * 1e3:,.1f}" if not math.isnan(half) else f"{value * 1e3:,.1f}"
+
+
+def load_run(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or "benchmarks" not in data or "machine_info" not in data:
+            raise ValueError("no 'benchmarks' or 'machine_info' key")
+        return data
+    except (OSError, ValueError) as e:
+        print(f"report: skipping {path}: not a complete pytest-benchmark file ({e})", file=sys.stderr)
+        return None
+
+
+def newest_runs(results: Path) -> list[Path]:
+    """The newest numbered run in each machine folder (results/<machine>/<pytest-benchmark id>/NNNN_*.json)."""
+    newest = {}
+    for path in sorted(results.glob("*/*/[0-9][0-9][0-9][0-9]_*.json")):
+        newest[path.parent] = path  # sorted: the last one per folder has the highest number
+    return list(newest.values())
+
+
+# --- plots ----------------------------------------------------------------------------------------
+
+
+def plot_step_time(cases: list[dict], path: Path) -> None:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    labels = [c["case"] for c in cases]
+    width = 0.27
+    for k, impl in enumerate(("floor", "raw", "lightning")):
+        vals = [c["fits"][impl]["b"] * 1e6 for c in cases]
+        errs = [_nan0(c["fits"][impl]["b_ci"]) * 1e6 for c in cases]
+        xs = [i + (k - 1) * width for i in range(len(cases))]
+        ax1.bar(xs, vals, width, yerr=errs, capsize=3, label=impl, color=IMPL_COLORS[impl])
+    ax1.set_xticks(range(len(cases)), labels, rotation=30, ha="right", fontsize=8)
+    ax1.set_ylabel("time per training step (µs)")
+    ax1.set_title("Per-step time (slope of t(n) = a + b·n), 95% CI")
+    ax1.legend()
+    over = [c["overhead"]["b"] * 1e6 for c in cases]
+    errs = [_nan0(c["overhead"]["b_ci"]) * 1e6 for c in cases]
+    ax2.bar(range(len(cases)), over, yerr=errs, capsize=4, color=IMPL_COLORS["lightning"])
+    for i, c in enumerate(cases):
+        ax2.annotate(
+            f"{c['overhead']['pct']:+.0f}%",
+            (i, over[i]),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            xytext=(0, 4),
+            textcoords="offset points",
+        )
+    ax2.axhline(0, color="black", lw=0.8)
+    ax2.set_xticks(range(len(cases)), labels, rotation=30, ha="right", fontsize=8)
+    ax2.set_ylabel("Lightning − raw, per step (µs)")
+    ax2.set_title("Lightning's per-step overhead (paired), 95% CI; label: % of raw step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_features(rows: list[dict], path: Path) -> None:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
+    names = [r["feature"] for r in rows]
+    for ax, key, unit, scale, title in (
+        (ax1, "b", "µs per step", 1e6, "Per-step cost: Lightning − raw"),
+        (ax2, "a", "ms per run", 1e3, "Fixed cost: Lightning − raw"),
+    ):
+        vals = [r["overhead"][key] * scale for r in rows]
+        errs = [_nan0(r["overhead"][f"{key}_ci"]) * scale for r in rows]
+        ax.barh(names, vals, xerr=errs, capsize=3, color=IMPL_COLORS["lightning"])
+        ax.axvline(0, color="black", lw=0.8)
+        ax.invert_yaxis()
+        ax.set_xlabel(unit)
+        ax.set_title(title + ", 95% CI")
+    fig.suptitle("Trainer features (autoencoder, cpu, 32-true): barebones, one feature added, default")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_scaling(rows: list[dict], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for sweep, marker in (("width", "o"), ("batch", "s")):
+        pts = [r for r in rows if r["sweep"] in (sweep, "both")]
+        pts.sort(key=lambda r: r["fits"]["raw"]["b"])
+        xs = [r["fits"]["raw"]["b"] * 1e3 for r in pts]
+        ys = [r["overhead"]["pct"] for r in pts]
+        es = [_nan0(r["overhead"]["pct_ci"]) for r in pts]
+        ax.errorbar(xs, ys, yerr=es, marker=marker, capsize=3, label=f"{sweep} sweep")
+        for r, x, y in zip(pts, xs, ys, strict=False):
+            ax.annotate(
+                f"h{r['hidden']} b{r['batch_size']}", (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points"
+            )
+    ax.set_xscale("log")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("raw step time (ms, log scale)")
+    ax.set_ylabel("Lightning per-step overhead (% of raw step)")
+    ax.set_title("Overhead fades as the step grows (autoencoder, cpu, 32-true), 95% CI")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_startup_memory(startup: dict, memory: list[dict], path: Path) -> None:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
+    names, vals, errs = [], [], []
+    for name, (median, spread) in startup.items():
+        names.append(name)
+        vals.append(median * 1e3)
+        errs.append(spread * 1e3)
+    ax1.barh(names, vals, xerr=errs, capsize=3, color="#555")
+    ax1.invert_yaxis()
+    ax1.set_xlabel("ms (median; bar: interquartile range / 2)")
+    ax1.set_title("Start-up")
+    cases = sorted({m["case"] for m in memory})
+    width = 0.4
+    for k, impl in enumerate(("raw", "lightning")):
+        vals = [_mem(memory, c, impl) for c in cases]
+        ax2.bar([i + (k - 0.5) * width for i in range(len(cases))], vals, width, label=impl, color=IMPL_COLORS[impl])
+    ax2.set_xticks(range(len(cases)), cases, rotation=20, ha="right", fontsize=8)
+    ax2.set_ylabel("MiB (CPU: peak RSS of the process; CUDA: max allocated)")
+    ax2.set_title("Peak memory")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _mem(memory: list[dict], case: str, impl: str) -> float:
+    for m in memory:
+        if m["case"] == case and m["impl"] == impl:
+            return m.get("peak_rss_mb", m.get("cuda_max_allocated_mb", float("nan")))
+    return float("nan")
+
+
+def _nan0(x: float) -> float:
+    return 0.0 if x is None or math.isnan(x) else x
+
+
+def _median_iqr(values: list[float]) -> tuple[float, float]:
+    v = sorted(values)
+    q = lambda p: v[min(len(v) - 1, max(0, round(p * (len(v) - 1))))]  # noqa: E731
+    return q(0.5), (q(0.75) - q(0.25)) / 2
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+def machine_section(path: Path, data: dict, plots: Path, rel: Path) -> list[str]:
+    mi = data["machine_info"]
+    p = mi.get("paired", {})
+    benches = data["benchmarks"]
+    by_kind: dict[str, list[dict]] = {}
+    for b in benches:
+        by_kind.setdefault(b.get("extra_info", {}).get("kind", "?"), []).append(b)
+    machine = path.parent.parent.name
+    tag = machine
+    out = [
+        f"## {machine}",
+        "",
+        f"Source: `{path.as_posix()}` (pytest-benchmark {data.get('version', '?')}, {data.get('datetime', '?')}, "
+        f"commit {data.get('commit_info', {}).get('id', '?')[:10]}"
+        f"{' (dirty)' if data.get('commit_info', {}).get('dirty') else ''}).",
+        "",
+        f"Machine: {p.get('cpu_model', mi.get('cpu', {}).get('brand_raw', '?'))}, {p.get('cpu_count', '?')} cores, "
+        f"torch threads {p.get('torch_threads', '?')}; GPU: {p.get('gpu') or 'none'}. "
+        f"Python {p.get('python', mi.get('python_version'))}, torch {p.get('torch')}, "
+        f"pytorch-lightning {p.get('pytorch_lightning')}, CUDA runtime {p.get('cuda')}.",
+        "",
+    ]
+
+    steps = [b["extra_info"] for b in by_kind.get("step_cost", [])]
+    if steps:
+        rounds = sorted({s["rounds"] for s in steps})
+        plot_step_time(steps, plots / f"{tag}-step_time.png")
+        out += [
+            "### Per-step cost and Lightning's overhead",
+            "",
+            f"Protocol: {', '.join(map(str, rounds))} rounds per case; each round runs every length once per "
+            "implementation (raw and Lightning back to back, alternating which goes first, then the floor); one "
+            "untimed warm-up run of each first; `gc.collect()` before every run. Lengths n = epochs × "
+            "limit_train_batches (minimal: 4 epochs × 25..100 batches of 4; autoencoder: 2 epochs × 40..160 "
+            "batches of 32, synthetic data). Per-step time b and fixed cost a from t(n) = a + b·n; overhead from "
+            "the paired differences (Lightning − raw) against n. All intervals are 95% (Student t). All Trainer "
+            "features on except the progress bar (its cost is in the feature table). `16-mixed` on CPU is real "
+            "fp16 autocast with a GradScaler on both sides (Lightning through `MixedPrecision('16-mixed', "
+            "'cpu')`, since `precision='16-mixed'` on CPU silently becomes bf16).",
+            "",
+            "| case | floor µs/step | raw µs/step | Lightning µs/step | overhead µs/step | overhead % | "
+            "raw − floor µs/step | fixed overhead ms | raw samples/s | Lightning samples/s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for s in steps:
+            f, o = s["fits"], s["overhead"]
+            out.append(
+                f"| {s['case']} | {ci_us(f['floor'])} | {ci_us(f['raw'])} | {ci_us(f['lightning'])} | "
+                f"**{ci_us(o)}** | {o['pct']:+.1f} ± {_nan0(o['pct_ci']):.1f} | {ci_us(s['raw_over_floor'])} | "
+                f"{ms_ci(o)} | {s['throughput'].get('raw', float('nan')):,.0f} | "
+                f"{s['throughput'].get('lightning', float('nan')):,.0f} |"
+            )
+        out += ["", f"![per-step time and overhead]({(rel / f'{tag}-step_time.png').as_posix()})", ""]
+        out += [
+            "Fixed cost a per implementation (ms, a whole run minus its steps: data, model, set-up, sanity "
+            "check, per-epoch validation and checkpoints, test):",
+            "",
+            "| case | raw a (ms) | Lightning a (ms) | residual sd raw / Lightning (ms) |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for s in steps:
+            f = s["fits"]
+            out.append(
+                f"| {s['case']} | {ms_ci(f['raw'])} | {ms_ci(f['lightning'])} | "
+                f"{f['raw'].get('resid_sd', float('nan')) * 1e3:.1f} / "
+                f"{f['lightning'].get('resid_sd', float('nan')) * 1e3:.1f} |"
+            )
+        out.append("")
+
+    feats = [b["extra_info"] for b in by_kind.get("feature", [])]
+    if feats:
+        plot_features(feats, plots / f"{tag}-features.png")
+        out += [
+            "### What each Trainer feature costs",
+            "",
+            f"Autoencoder, cpu, 32-true, synthetic data, {feats[0]['rounds']} rounds. Each row: both sides with "
+            "that feature alone on (barebones: all off; default: all on). The raw side has no model summary.",
+            "",
+            "| feature | raw µs/step | Lightning µs/step | overhead µs/step | raw a (ms) | Lightning a (ms) | "
+            "fixed overhead ms |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in feats:
+            f, o = r["fits"], r["overhead"]
+            out.append(
+                f"| {r['feature']} | {ci_us(f['raw'])} | {ci_us(f['lightning'])} | **{ci_us(o)}** | "
+                f"{ms_ci(f['raw'])} | {ms_ci(f['lightning'])} | {ms_ci(o)} |"
+            )
+        out += ["", f"![feature costs]({(rel / f'{tag}-features.png').as_posix()})", ""]
+
+    scal = [b["extra_info"] for b in by_kind.get("scaling", [])]
+    if scal:
+        for r in scal:
+            r["sweep"] = (
+                "both"
+                if (r["hidden"], r["batch_size"]) == (64, 32)
+                else ("width" if r["batch_size"] == 32 else "batch")
+            )
+        plot_scaling(scal, plots / f"{tag}-scaling.png")
+        out += [
+            "### Scaling: overhead against model and batch size",
+            "",
+            f"Autoencoder, cpu, 32-true, synthetic data, {scal[0]['rounds']} rounds per point.",
+            "",
+            "| hidden | batch | raw µs/step | Lightning µs/step | overhead µs/step | overhead % |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in sorted(scal, key=lambda r: (r["batch_size"], r["hidden"])):
+            f, o = r["fits"], r["overhead"]
+            out.append(
+                f"| {r['hidden']} | {r['batch_size']} | {ci_us(f['raw'])} | {ci_us(f['lightning'])} | {ci_us(o)} | "
+                f"{o['pct']:+.1f} ± {_nan0(o['pct_ci']):.1f} |"
+            )
+        out += ["", f"![scaling]({(rel / f'{tag}-scaling.png').as_posix()})", ""]
+
+    startup = {}
+    for b in by_kind.get("imports", []):
+        e = b["extra_info"]
+        startup["import torch"] = _median_iqr(e["torch_s"])
+        startup["import pytorch_lightning (after torch)"] = _median_iqr(e["lightning_s"])
+    for b in by_kind.get("trainer_construction", []):
+        startup["Trainer(...) construction"] = (b["stats"]["median"], b["stats"]["iqr"] / 2)
+    for b in by_kind.get("one_step", []):
+        e = b["extra_info"]
+        startup[f"one-step run, {e['workload']}, {e['impl']}"] = (b["stats"]["median"], b["stats"]["iqr"] / 2)
+    memory = [b["extra_info"] for b in by_kind.get("memory", [])]
+    if startup or memory:
+        plot_startup_memory(startup, memory, plots / f"{tag}-startup_memory.png")
+        out += [
+            "### Start-up and memory",
+            "",
+            "| what | median ms | IQR/2 ms |",
+            "| --- | ---: | ---: |",
+        ]
+        out += [f"| {k} | {m * 1e3:,.1f} | {s * 1e3:,.1f} |" for k, (m, s) in startup.items()]
+        out += ["", "| case | raw MiB | Lightning MiB | measured as |", "| --- | ---: | ---: | --- |"]
+        for c in sorted({m["case"] for m in memory}):
+            how = "peak RSS, fresh process" if "-cpu-" in c else "torch.cuda.max_memory_allocated"
+            out.append(f"| {c} | {_mem(memory, c, 'raw'):,.0f} | {_mem(memory, c, 'lightning'):,.0f} | {how} |")
+        out += ["", f"![start-up and memory]({(rel / f'{tag}-startup_memory.png').as_posix()})", ""]
+
+    fits = by_kind.get("fit", [])
+    if fits:
+        out += [
+            "### pytest-benchmark entries: one whole run at the longest length",
+            "",
+            "What `--benchmark-compare-fail` checks. Floor rows time the step loop alone.",
+            "",
+            "| group | impl | rounds | min s | median s | IQR s | stddev s |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for b in fits:
+            st = b["stats"]
+            out.append(
+                f"| {b['group']} | {b['extra_info']['impl']} | {st['rounds']} | {st['min']:.4f} | "
+                f"{st['median']:.4f} | {st['iqr']:.4f} | {st['stddev']:.4f} |"
+            )
+        out.append("")
+    return out
+
+
+def build_report(paths: list[Path], results: Path) -> str:
+    plots = results / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Benchmark report",
+        "",
+        "Made by `nox -s report` from the newest saved run of each machine folder in `results/`; every number "
+        "below is read from that JSON (written by `nox -s bench`). How it is measured: `benchmarks/harness.py`.",
+        "",
+    ]
+    for path in paths:
+        data = load_run(path)
+        if data is not None:
+            lines += machine_section(path, data, plots, Path("plots"))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="*", type=Path, help="pytest-benchmark JSON files (default: newest per machine)")
+    ap.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
+    args = ap.parse_args(argv)
+    paths = args.runs or newest_runs(args.results)
+    if not paths:
+        print(f"report: no saved runs under {args.results}/ (run `nox -s bench` first)", file=sys.stderr)
+        return 2
+    text = build_report(paths, args.results)
+    target = args.results / "REPORT.md"
+    tmp = target.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(target)
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
