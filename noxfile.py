@@ -5,8 +5,15 @@ from __future__ import annotations
 import nox
 
 nox.options.sessions = ["tests", "lint"]
-nox.options.reuse_venv = "yes"  # the venv holds a ~5 GB torch: reuse it, `nox -s tests --reuse-venv=no` to rebuild
+nox.options.reuse_venv = "yes"  # the venv holds a ~5 GB torch: reuse it, `--reuse-venv=no` to rebuild
 nox.options.error_on_missing_interpreters = True
+
+PYTEST_BENCH = ["--benchmark-columns=min,median,iqr,stddev,rounds", "--benchmark-sort=name"]
+
+
+def _machine(session: nox.Session, device: str) -> str:
+    code = f"from benchmarks.harness import machine_name; print(machine_name({device!r}))"
+    return session.run("python", "-c", code, silent=True).strip().splitlines()[-1]
 
 
 @nox.session
@@ -14,6 +21,49 @@ def tests(session: nox.Session) -> None:
     """Parity, feature and bad-input tests, plus every benchmark once in smoke mode."""
     session.install("-e", ".[test,bench]")
     session.run("pytest", "--benchmark-disable", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """CPU benchmark matrix (~10 min); saves a new numbered run under results/<machine>/. Posargs go to pytest."""
+    session.install("-e", ".[bench]")
+    machine = _machine(session, "cpu")
+    session.run(
+        "pytest",
+        "benchmarks",
+        "-m",
+        "not cuda",
+        "-k",
+        "not cuda",
+        f"--benchmark-storage=file://results/{machine}",
+        "--benchmark-save=bench",
+        *PYTEST_BENCH,
+        *session.posargs,
+    )
+
+
+@nox.session
+def bench_gpu(session: nox.Session) -> None:
+    """CUDA cases only (one GPU, ~5 min); saves a new numbered run under results/cuda-<gpu>/."""
+    session.install("-e", ".[bench]")
+    machine = _machine(session, "cuda")
+    session.run(
+        "pytest",
+        "benchmarks",
+        "-k",
+        "cuda",
+        f"--benchmark-storage=file://results/{machine}",
+        "--benchmark-save=bench",
+        *PYTEST_BENCH,
+        *session.posargs,
+    )
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Write results/REPORT.md and results/plots/ from the newest saved run of each machine."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "benchmarks.report", *session.posargs)
 
 
 @nox.session

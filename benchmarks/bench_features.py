@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import harness
-from benchmarks.cases import ROUNDS, case
+from benchmarks.cases import FEW_ROUNDS, case
 
 OFF = dict(progress_bar=False, logger=False, checkpoint_every=0, sanity_check=False, model_summary=False)
 FEATURES = {
@@ -29,7 +29,7 @@ FEATURES = {
 @pytest.mark.parametrize("feature", FEATURES)
 def test_feature_cost(benchmark, smoke, feature):
     cfg, limits = case("autoencoder", "cpu", "32-true", smoke, **{**OFF, **FEATURES[feature]})
-    rounds = 1 if smoke else max(2, ROUNDS - 1)
+    rounds = 1 if smoke else FEW_ROUNDS
     benchmark.group = "protocol (wall time of the whole protocol)"
     result = benchmark.pedantic(harness.protocol, args=(cfg, limits, rounds, ("raw", "lightning")), rounds=1)
     benchmark.extra_info.update(

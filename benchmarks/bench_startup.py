@@ -72,7 +72,6 @@ def test_peak_memory(benchmark, smoke, workload, device, precision, impl):
         if device == "cpu":
             package = "raw_torch" if impl == "raw" else "with_lightning"
             argv = [
-                "-m",
                 f"{package}.{workload}",
                 "--device",
                 "cpu",

@@ -3,7 +3,8 @@
 Environment knobs (the defaults are what `nox -s bench` runs and what results/ holds):
   PAIRED_BENCH_THREADS  torch intra-op threads (default 1: these models are small, and one thread
                         leaves the second core of the 2-core reference machine to the OS)
-  PAIRED_BENCH_ROUNDS   rounds of the paired protocol per case (default 4)
+  PAIRED_BENCH_ROUNDS   rounds of the paired protocol for the 32-true CPU step-cost cases (default 16);
+                        the other protocols run a third of it (at least 3)
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import torch
 from raw_torch.config import PRECISIONS, RunConfig
 
 THREADS = int(os.environ.get("PAIRED_BENCH_THREADS", "1"))
-ROUNDS = int(os.environ.get("PAIRED_BENCH_ROUNDS", "4"))
+ROUNDS = int(os.environ.get("PAIRED_BENCH_ROUNDS", "16"))
+FEW_ROUNDS = max(3, ROUNDS // 3)
 
 
 def need_device(device: str) -> None:
@@ -28,10 +30,10 @@ WORKLOADS = ("minimal", "autoencoder")
 DEVICES = ("cpu", "cuda")
 
 # Run lengths: n = epochs x limit_train_batches. The epochs stay fixed within a case so that per-epoch
-# costs (validation, checkpoint) land in the fixed cost and the slope is the per-step time.
+# costs (validation, checkpoint) land in the fixed cost a of t(n) = a + b*n.
 LENGTHS = {
-    "minimal": dict(epochs=4, limits=[25, 50, 75, 100]),  # 100 batches of 4 per epoch: n = 100..400
-    "autoencoder": dict(epochs=2, limits=[40, 80, 120, 160]),  # synthetic: 172 batches of 32: n = 80..320
+    "minimal": dict(epochs=4, limits=[50, 100]),  # 100 batches of 4 per epoch: n = 200, 400
+    "autoencoder": dict(epochs=2, limits=[80, 160]),  # synthetic: 172 batches of 32 per epoch: n = 160, 320
 }
 SMOKE = dict(epochs=1, limits=[2, 3])
 
@@ -48,6 +50,13 @@ def case(workload: str, device: str, precision: str, smoke: bool, **overrides) -
     lengths = SMOKE if smoke else LENGTHS[workload]
     cfg = base_config(workload, device, precision, epochs=lengths["epochs"], **overrides)
     return cfg, list(lengths["limits"])
+
+
+def rounds_for(device: str, precision: str, smoke: bool) -> int:
+    """The 32-true CPU cases carry the 10 µs resolution target: they get the most rounds."""
+    if smoke:
+        return 1
+    return ROUNDS if (device, precision) == ("cpu", "32-true") else FEW_ROUNDS
 
 
 MATRIX = [(w, d, p) for d in DEVICES for w in WORKLOADS for p in PRECISIONS]

@@ -1,15 +1,19 @@
 """How the benchmarks measure: timed runs, the floor, the paired interleaved protocol, and the statistics.
 
-The cost model. A run that trains n steps takes t(n) = a + b*n seconds: b is the steady per-step time,
-a the fixed cost (imports are already done; data, model, Trainer or loop set-up, sanity check, the
-per-epoch validation and checkpoints of a fixed number of epochs, and the test). n is varied with
-`limit_train_batches` at a fixed number of epochs, so per-epoch costs stay in a and b is per step.
+Two measurements of every run, both non-intrusive (nothing is added to either side's code):
+  * the step clock (StepClock): the time at which each training batch is fetched, noted by a wrapper
+    around the shared DataLoader's batch sampler. The mean interval between fetches within an epoch is
+    the steady per-step time, everything included but the epoch ends.
+  * the wall time t(n) of the whole run (data, model, set-up, sanity check, n steps, per-epoch
+    validation and checkpoints, test). Fitting t(n) = a + b*n over run lengths n (varied with
+    limit_train_batches at a fixed number of epochs) gives the fixed cost a, and b as a cross-check
+    of the step clock.
 
 The protocol. For R rounds, every run length (in a shuffled order) is run once per implementation,
-raw and Lightning back to back, the one that goes first alternating. Lightning minus raw at the same
-(round, length) is one paired difference; fitting those differences against n gives the per-step
-overhead (slope) and fixed overhead (intercept), each with a 95% confidence interval (ordinary least
-squares, Student t). Machine drift slower than one pair cancels.
+raw and Lightning back to back, the one that goes first alternating, then the floor. Lightning minus
+raw at the same (round, length) is one paired difference, so machine drift slower than a pair cancels.
+Per-step overhead: mean of the paired step-clock differences; fixed overhead: intercept of the paired
+wall-time differences against n. Every interval is 95%, Student t.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from itertools import islice
 import numpy as np
 import torch
 from scipy import stats
+from torch.utils.data import DataLoader
 
 from raw_torch import loop
 from raw_torch.config import RunConfig, resolve_device
@@ -46,18 +51,67 @@ def run_module(impl: str, workload: str):
     return importlib.import_module(f"{'raw_torch' if impl == 'raw' else 'with_lightning'}.{workload}")
 
 
-def time_run(impl: str, cfg: RunConfig) -> float:
-    """Wall time of one whole `run(cfg)` of one side, into a fresh temporary folder."""
+class StepClock:
+    """A batch sampler that notes the time each training batch is asked for, then hands it on unchanged.
+
+    Both sides pull batches from the same DataLoader, so the clock reads the same event on both: the
+    start of each step's fetch. The interval between two fetches in one epoch is one steady-state
+    step, everything included (data, forward, backward, optimizer, logging, hooks, progress bar);
+    epoch ends (validation, checkpoints) fall between epochs and are not in it. Cost: one
+    perf_counter() and one list append per step, on both sides.
+    """
+
+    def __init__(self, batch_sampler) -> None:
+        self.batch_sampler = batch_sampler
+        self.epochs: list[list[float]] = []
+
+    def __iter__(self):
+        stamps: list[float] = []
+        self.epochs.append(stamps)
+        for indices in self.batch_sampler:
+            stamps.append(time.perf_counter())
+            yield indices
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def step_seconds(self, steps_per_epoch: int) -> tuple[float, int]:
+        """(total time, number of intervals) over the first `steps_per_epoch` fetches of every epoch."""
+        total, count = 0.0, 0
+        for stamps in self.epochs:
+            stamps = stamps[:steps_per_epoch]
+            if len(stamps) > 1:
+                total += stamps[-1] - stamps[0]
+                count += len(stamps) - 1
+        return total, count
+
+
+def clocked_loaders(cfg: RunConfig) -> tuple[tuple, StepClock]:
+    """The shared loaders, with the training loader's batch sampler wrapped in a StepClock.
+
+    Same dataset, same sampler, same batches in the same order: only the clock is added.
+    """
+    train, val, test = make_loaders(cfg)
+    clock = StepClock(train.batch_sampler)  # on CUDA: no synchronize per step, the run stays asynchronous
+    train = DataLoader(train.dataset, batch_sampler=clock, num_workers=train.num_workers)
+    return (train, val, test), clock
+
+
+def time_run(impl: str, cfg: RunConfig) -> tuple[float, float]:
+    """One whole `run(cfg)` of one side, into a fresh temporary folder: (wall seconds, seconds per step)."""
     device = resolve_device(cfg.device)
     module = run_module(impl, cfg.workload)
+    loaders, clock = clocked_loaders(cfg)
     with tempfile.TemporaryDirectory() as out:
         cfg = cfg.replace(out=out)
         gc.collect()
         sync(device)
         t0 = time.perf_counter()
-        module.run(cfg)
+        module.run(cfg, loaders=loaders)
         sync(device)
-        return time.perf_counter() - t0
+        wall = time.perf_counter() - t0
+    total, count = clock.step_seconds(cfg.limit_train_batches or len(loaders[0]))
+    return wall, total / count if count else float("nan")
 
 
 def prepare_floor(cfg: RunConfig):
@@ -85,16 +139,17 @@ def prepare_floor(cfg: RunConfig):
     return steps
 
 
-def time_floor(cfg: RunConfig) -> float:
+def time_floor(cfg: RunConfig) -> tuple[float, float]:
     steps = prepare_floor(cfg)
     gc.collect()
     sync(resolve_device(cfg.device))
     t0 = time.perf_counter()
     steps()
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    return wall, wall / (cfg.epochs * cfg.limit_train_batches)
 
 
-def measure(impl: str, cfg: RunConfig) -> float:
+def measure(impl: str, cfg: RunConfig) -> tuple[float, float]:
     return time_floor(cfg) if impl == "floor" else time_run(impl, cfg)
 
 
@@ -121,7 +176,7 @@ def ols(x, y) -> dict:
 
 
 def protocol(cfg: RunConfig, limits: list[int], rounds: int, impls=("raw", "lightning", "floor"), seed=0) -> dict:
-    """Run the paired, interleaved protocol for one case and return every sample and every fit."""
+    """Run the paired, interleaved protocol for one case and return every sample and every estimate."""
     rng = random.Random(seed)
     for impl in impls:  # warm-up, not recorded: first-call costs (allocator, caches, lazy imports)
         measure(impl, cfg.replace(limit_train_batches=min(limits)))
@@ -135,33 +190,59 @@ def protocol(cfg: RunConfig, limits: list[int], rounds: int, impls=("raw", "ligh
                 seq.reverse()  # raw first, then Lightning first, alternately
             seq += list(impls[2:])
             for impl in seq:
-                t = measure(impl, cfg.replace(limit_train_batches=limit))
-                samples.append({"round": r, "limit": limit, "steps": limit * cfg.epochs, "impl": impl, "seconds": t})
+                wall, step = measure(impl, cfg.replace(limit_train_batches=limit))
+                samples.append(
+                    {
+                        "round": r,
+                        "limit": limit,
+                        "steps": limit * cfg.epochs,
+                        "impl": impl,
+                        "seconds": wall,
+                        "step_seconds": step,
+                    }
+                )
     return analyse(samples, cfg, impls)
 
 
-def _paired(samples, minuend: str, subtrahend: str) -> dict:
-    t = {(s["round"], s["steps"], s["impl"]): s["seconds"] for s in samples}
+def mean_ci(values) -> dict:
+    """Mean and the half-width of its 95% interval (Student t)."""
+    v = np.asarray(values, float)
+    if len(v) < 2:
+        return {"mean": float(v.mean()), "ci": float("nan"), "sd": float("nan"), "n": len(v)}
+    sd = float(v.std(ddof=1))
+    return {
+        "mean": float(v.mean()),
+        "ci": float(stats.t.ppf(0.975, len(v) - 1)) * sd / np.sqrt(len(v)),
+        "sd": sd,
+        "n": len(v),
+    }
+
+
+def _pairs(samples, minuend: str, subtrahend: str, key: str) -> tuple[list[int], list[float]]:
+    t = {(s["round"], s["steps"], s["impl"]): s[key] for s in samples}
     keys = sorted({(r, n) for r, n, impl in t if impl == minuend and (r, n, subtrahend) in t})
-    return ols([n for _, n in keys], [t[(r, n, minuend)] - t[(r, n, subtrahend)] for r, n in keys])
+    return [n for _, n in keys], [t[(r, n, minuend)] - t[(r, n, subtrahend)] for r, n in keys]
 
 
 def analyse(samples: list[dict], cfg: RunConfig, impls) -> dict:
-    fits = {}
+    """Per implementation: step time (clock) and t(n) = a + b*n (wall); paired: Lightning - raw of both."""
+    result = {"samples": samples, "batch_size": cfg.batch_size, "epochs": cfg.epochs, "step": {}, "fits": {}}
     for impl in impls:
         rows = [s for s in samples if s["impl"] == impl]
-        fits[impl] = ols([s["steps"] for s in rows], [s["seconds"] for s in rows])
-    result = {"samples": samples, "fits": fits, "batch_size": cfg.batch_size, "epochs": cfg.epochs}
-    if {"raw", "lightning"} <= set(impls):
-        over = _paired(samples, "lightning", "raw")
-        raw_b, raw_b_ci = fits["raw"]["b"], fits["raw"]["b_ci"]
-        # percent of the raw step time; interval by the delta method (the two slopes taken as independent)
-        pct = over["b"] / raw_b
-        pct_ci = np.sqrt((over["b_ci"] / raw_b) ** 2 + (over["b"] * raw_b_ci / raw_b**2) ** 2)
-        result["overhead"] = {**over, "pct": 100 * pct, "pct_ci": 100 * float(pct_ci)}
-    if {"raw", "floor"} <= set(impls):
-        result["raw_over_floor"] = _paired(samples, "raw", "floor")
-    result["throughput"] = {impl: cfg.batch_size / fits[impl]["b"] for impl in impls if fits[impl]["b"] > 0}
+        result["step"][impl] = mean_ci([s["step_seconds"] for s in rows])
+        result["fits"][impl] = ols([s["steps"] for s in rows], [s["seconds"] for s in rows])
+    for name, (a, b) in {"overhead": ("lightning", "raw"), "raw_over_floor": ("raw", "floor")}.items():
+        if {a, b} <= set(impls):
+            n, d_step = _pairs(samples, a, b, "step_seconds")
+            n, d_wall = _pairs(samples, a, b, "seconds")
+            result[name] = {"step": mean_ci(d_step), "fit": ols(n, d_wall)}
+    if "overhead" in result:
+        o, raw = result["overhead"]["step"], result["step"]["raw"]
+        # percent of the raw step; interval by the delta method (the two means taken as independent)
+        pct_ci = np.sqrt((o["ci"] / raw["mean"]) ** 2 + (o["mean"] * raw["ci"] / raw["mean"] ** 2) ** 2)
+        result["overhead"]["pct"] = 100 * o["mean"] / raw["mean"]
+        result["overhead"]["pct_ci"] = 100 * float(pct_ci)
+    result["throughput"] = {impl: cfg.batch_size / result["step"][impl]["mean"] for impl in impls}
     return result
 
 
@@ -180,18 +261,13 @@ def time_imports() -> tuple[float, float]:
     return torch_s, lightning_s
 
 
-def peak_rss_mb(argv: list[str], env: dict | None = None) -> float:
-    """Peak resident memory of a fresh process running `python argv...` (Linux: os.wait4's ru_maxrss, KiB)."""
-    proc = subprocess.Popen(
-        [sys.executable, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env or os.environ.copy()
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode()
-    proc.stderr.close()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv} failed ({proc.returncode}): {err.strip().splitlines()[-1:]}")
-    return usage.ru_maxrss / 1024
+def peak_rss_mb(argv: list[str]) -> float:
+    """Peak resident memory (MiB) of a fresh process running `python -m benchmarks.peak_rss argv...`."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.peak_rss", *argv], capture_output=True, text=True)
+    lines = out.stderr.strip().splitlines()
+    if out.returncode != 0 or not lines or not lines[-1].startswith("peak_rss_mib "):
+        raise RuntimeError(f"{argv} failed ({out.returncode}): {lines[-3:]}")
+    return float(lines[-1].split()[1])
 
 
 def cpu_model() -> str:
@@ -202,6 +278,17 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def machine_name(device: str = "cpu") -> str:
+    """The results/ folder of this machine: cpu-<model>-<cores>core, or cuda-<gpu model>."""
+    import re
+
+    if device == "cuda":
+        name = "cuda-" + torch.cuda.get_device_name(0)
+    else:
+        name = f"cpu-{cpu_model()}-{os.cpu_count()}core"
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def versions() -> dict:

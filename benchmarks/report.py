@@ -22,6 +22,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 IMPL_COLORS = {"floor": "#9e9e9e", "raw": "#1f77b4", "lightning": "#792ee5"}
 
 
+def step_us(m: dict) -> str:
+    """A mean_ci dict in µs: mean ± half-width."""
+    if math.isnan(m.get("ci", float("nan"))):
+        return f"{m['mean'] * 1e6:,.1f}"
+    return f"{m['mean'] * 1e6:,.1f} ± {m['ci'] * 1e6:,.1f}"
+
+
 def us(seconds: float) -> str:
     return f"{seconds * 1e6:,.1f}"
 
@@ -65,16 +72,16 @@ def plot_step_time(cases: list[dict], path: Path) -> None:
     labels = [c["case"] for c in cases]
     width = 0.27
     for k, impl in enumerate(("floor", "raw", "lightning")):
-        vals = [c["fits"][impl]["b"] * 1e6 for c in cases]
-        errs = [_nan0(c["fits"][impl]["b_ci"]) * 1e6 for c in cases]
+        vals = [c["step"][impl]["mean"] * 1e6 for c in cases]
+        errs = [_nan0(c["step"][impl]["ci"]) * 1e6 for c in cases]
         xs = [i + (k - 1) * width for i in range(len(cases))]
         ax1.bar(xs, vals, width, yerr=errs, capsize=3, label=impl, color=IMPL_COLORS[impl])
     ax1.set_xticks(range(len(cases)), labels, rotation=30, ha="right", fontsize=8)
     ax1.set_ylabel("time per training step (µs)")
-    ax1.set_title("Per-step time (slope of t(n) = a + b·n), 95% CI")
+    ax1.set_title("Per-step time (step clock), 95% CI")
     ax1.legend()
-    over = [c["overhead"]["b"] * 1e6 for c in cases]
-    errs = [_nan0(c["overhead"]["b_ci"]) * 1e6 for c in cases]
+    over = [c["overhead"]["step"]["mean"] * 1e6 for c in cases]
+    errs = [_nan0(c["overhead"]["step"]["ci"]) * 1e6 for c in cases]
     ax2.bar(range(len(cases)), over, yerr=errs, capsize=4, color=IMPL_COLORS["lightning"])
     for i, c in enumerate(cases):
         ax2.annotate(
@@ -98,12 +105,12 @@ def plot_step_time(cases: list[dict], path: Path) -> None:
 def plot_features(rows: list[dict], path: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
     names = [r["feature"] for r in rows]
-    for ax, key, unit, scale, title in (
-        (ax1, "b", "µs per step", 1e6, "Per-step cost: Lightning − raw"),
-        (ax2, "a", "ms per run", 1e3, "Fixed cost: Lightning − raw"),
+    for ax, get, unit, title in (
+        (ax1, lambda o: (o["step"]["mean"] * 1e6, o["step"]["ci"] * 1e6), "µs per step", "Per-step: Lightning − raw"),
+        (ax2, lambda o: (o["fit"]["a"] * 1e3, o["fit"]["a_ci"] * 1e3), "ms per run", "Fixed cost: Lightning − raw"),
     ):
-        vals = [r["overhead"][key] * scale for r in rows]
-        errs = [_nan0(r["overhead"][f"{key}_ci"]) * scale for r in rows]
+        vals = [get(r["overhead"])[0] for r in rows]
+        errs = [_nan0(get(r["overhead"])[1]) for r in rows]
         ax.barh(names, vals, xerr=errs, capsize=3, color=IMPL_COLORS["lightning"])
         ax.axvline(0, color="black", lw=0.8)
         ax.invert_yaxis()
@@ -119,8 +126,8 @@ def plot_scaling(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 5))
     for sweep, marker in (("width", "o"), ("batch", "s")):
         pts = [r for r in rows if r["sweep"] in (sweep, "both")]
-        pts.sort(key=lambda r: r["fits"]["raw"]["b"])
-        xs = [r["fits"]["raw"]["b"] * 1e3 for r in pts]
+        pts.sort(key=lambda r: r["step"]["raw"]["mean"])
+        xs = [r["step"]["raw"]["mean"] * 1e3 for r in pts]
         ys = [r["overhead"]["pct"] for r in pts]
         es = [_nan0(r["overhead"]["pct_ci"]) for r in pts]
         ax.errorbar(xs, ys, yerr=es, marker=marker, capsize=3, label=f"{sweep} sweep")
@@ -214,27 +221,31 @@ def machine_section(path: Path, data: dict, plots: Path, rel: Path) -> list[str]
         out += [
             "### Per-step cost and Lightning's overhead",
             "",
-            f"Protocol: {', '.join(map(str, rounds))} rounds per case; each round runs every length once per "
-            "implementation (raw and Lightning back to back, alternating which goes first, then the floor); one "
-            "untimed warm-up run of each first; `gc.collect()` before every run. Lengths n = epochs × "
-            "limit_train_batches (minimal: 4 epochs × 25..100 batches of 4; autoencoder: 2 epochs × 40..160 "
-            "batches of 32, synthetic data). Per-step time b and fixed cost a from t(n) = a + b·n; overhead from "
-            "the paired differences (Lightning − raw) against n. All intervals are 95% (Student t). All Trainer "
-            "features on except the progress bar (its cost is in the feature table). `16-mixed` on CPU is real "
-            "fp16 autocast with a GradScaler on both sides (Lightning through `MixedPrecision('16-mixed', "
-            "'cpu')`, since `precision='16-mixed'` on CPU silently becomes bf16).",
+            f"Protocol: {', '.join(map(str, rounds))} rounds per case (the 32-true cases most); each round runs "
+            "every length once per implementation (raw and Lightning back to back, alternating which goes first, "
+            "then the floor); one untimed warm-up run of each first; `gc.collect()` before every run. Lengths "
+            "n = epochs × limit_train_batches (minimal: 4 epochs × 50 or 100 batches of 4; autoencoder: 2 epochs "
+            "× 80 or 160 batches of 32, synthetic data). **Per-step** times come from the step clock (the time "
+            "each training batch is fetched, by a wrapper around the shared DataLoader's batch sampler: the mean "
+            "interval within epochs); the overhead is the mean of the paired Lightning − raw differences. The "
+            "slope of the paired wall-time differences against n is shown as a cross-check, and their "
+            "intercept is the **fixed** overhead. The floor is the same training step on batches already on the "
+            "device, no DataLoader, no loop. All intervals are 95% (Student t). All Trainer features on except "
+            "the progress bar (its cost is in the feature table). `16-mixed` on CPU is real fp16 autocast with a "
+            "GradScaler on both sides (Lightning through `MixedPrecision('16-mixed', 'cpu')`, since "
+            "`precision='16-mixed'` on CPU silently becomes bf16).",
             "",
-            "| case | floor µs/step | raw µs/step | Lightning µs/step | overhead µs/step | overhead % | "
-            "raw − floor µs/step | fixed overhead ms | raw samples/s | Lightning samples/s |",
+            "| case | floor µs/step | raw µs/step | Lightning µs/step | overhead µs/step | overhead % of raw | "
+            "overhead from t(n) slope | raw − floor µs/step | fixed overhead ms | samples/s raw / Lightning |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for s in steps:
-            f, o = s["fits"], s["overhead"]
+            st, o = s["step"], s["overhead"]
             out.append(
-                f"| {s['case']} | {ci_us(f['floor'])} | {ci_us(f['raw'])} | {ci_us(f['lightning'])} | "
-                f"**{ci_us(o)}** | {o['pct']:+.1f} ± {_nan0(o['pct_ci']):.1f} | {ci_us(s['raw_over_floor'])} | "
-                f"{ms_ci(o)} | {s['throughput'].get('raw', float('nan')):,.0f} | "
-                f"{s['throughput'].get('lightning', float('nan')):,.0f} |"
+                f"| {s['case']} | {step_us(st['floor'])} | {step_us(st['raw'])} | {step_us(st['lightning'])} | "
+                f"**{step_us(o['step'])}** | {o['pct']:+.1f} ± {_nan0(o['pct_ci']):.1f} | {ci_us(o['fit'])} | "
+                f"{step_us(s['raw_over_floor']['step'])} | {ms_ci(o['fit'])} | "
+                f"{s['throughput']['raw']:,.0f} / {s['throughput']['lightning']:,.0f} |"
             )
         out += ["", f"![per-step time and overhead]({(rel / f'{tag}-step_time.png').as_posix()})", ""]
         out += [
@@ -267,10 +278,10 @@ def machine_section(path: Path, data: dict, plots: Path, rel: Path) -> list[str]
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for r in feats:
-            f, o = r["fits"], r["overhead"]
+            f, st, o = r["fits"], r["step"], r["overhead"]
             out.append(
-                f"| {r['feature']} | {ci_us(f['raw'])} | {ci_us(f['lightning'])} | **{ci_us(o)}** | "
-                f"{ms_ci(f['raw'])} | {ms_ci(f['lightning'])} | {ms_ci(o)} |"
+                f"| {r['feature']} | {step_us(st['raw'])} | {step_us(st['lightning'])} | **{step_us(o['step'])}** | "
+                f"{ms_ci(f['raw'])} | {ms_ci(f['lightning'])} | {ms_ci(o['fit'])} |"
             )
         out += ["", f"![feature costs]({(rel / f'{tag}-features.png').as_posix()})", ""]
 
@@ -292,10 +303,10 @@ def machine_section(path: Path, data: dict, plots: Path, rel: Path) -> list[str]
             "| ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for r in sorted(scal, key=lambda r: (r["batch_size"], r["hidden"])):
-            f, o = r["fits"], r["overhead"]
+            st, o = r["step"], r["overhead"]
             out.append(
-                f"| {r['hidden']} | {r['batch_size']} | {ci_us(f['raw'])} | {ci_us(f['lightning'])} | {ci_us(o)} | "
-                f"{o['pct']:+.1f} ± {_nan0(o['pct_ci']):.1f} |"
+                f"| {r['hidden']} | {r['batch_size']} | {step_us(st['raw'])} | {step_us(st['lightning'])} | "
+                f"{step_us(o['step'])} | {o['pct']:+.1f} ± {_nan0(o['pct_ci']):.1f} |"
             )
         out += ["", f"![scaling]({(rel / f'{tag}-scaling.png').as_posix()})", ""]
 

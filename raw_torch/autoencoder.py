@@ -35,11 +35,12 @@ def configure_optimizer(model: nn.Module, lr: float, cfg: RunConfig) -> torch.op
 # --- run: the same record as with_lightning.autoencoder.run ---------------------------------------
 
 
-def run(cfg: RunConfig) -> RunRecord:
+def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
+    """Train, validate and test; `loaders` (train, val, test) replaces the shared construction (benchmarks)."""
     loop.seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
-    train_loader, val_loader, test_loader = make_autoencoder_loaders(cfg)
+    train_loader, val_loader, test_loader = loaders or make_autoencoder_loaders(cfg)
     model = AutoEncoder(hidden=cfg.hidden).to(device)
     optimizer = configure_optimizer(model, cfg.lr, cfg)
 

@@ -74,11 +74,12 @@ def fit_lstsq(model: LinearRegression, train_loader, val_loader, cfg: RunConfig,
 # --- run: the same record as with_lightning.minimal.run -------------------------------------------
 
 
-def run(cfg: RunConfig) -> RunRecord:
+def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
+    """Train, validate and test; `loaders` (train, val, test) replaces the shared construction (benchmarks)."""
     loop.seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
-    train_loader, val_loader, test_loader = make_minimal_loaders(cfg)
+    train_loader, val_loader, test_loader = loaders or make_minimal_loaders(cfg)
     model = LinearRegression().to(device)
 
     if cfg.solver == "lstsq":

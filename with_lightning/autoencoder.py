@@ -58,11 +58,12 @@ class LitAutoEncoder(pl.LightningModule):
 # --- run: the same record as raw_torch.autoencoder.run --------------------------------------------
 
 
-def run(cfg: RunConfig) -> RunRecord:
+def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
+    """Train, validate and test; `loaders` (train, val, test) replaces the shared construction (benchmarks)."""
     pl.seed_everything(cfg.seed, verbose=False)
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
-    train_loader, val_loader, test_loader = make_autoencoder_loaders(cfg)
+    train_loader, val_loader, test_loader = loaders or make_autoencoder_loaders(cfg)
     module = LitAutoEncoder(cfg, lr=cfg.lr)
 
     history = History()

@@ -90,11 +90,12 @@ class LitLstsq(LitLinearRegression):
 # --- run: the same record as raw_torch.minimal.run ------------------------------------------------
 
 
-def run(cfg: RunConfig) -> RunRecord:
+def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
+    """Train, validate and test; `loaders` (train, val, test) replaces the shared construction (benchmarks)."""
     pl.seed_everything(cfg.seed, verbose=False)
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
-    train_loader, val_loader, test_loader = make_minimal_loaders(cfg)
+    train_loader, val_loader, test_loader = loaders or make_minimal_loaders(cfg)
     module = (LitLstsq if cfg.solver == "lstsq" else LitLinearRegression)(cfg, lr=cfg.lr)
 
     phases = [(cfg.lr, cfg.epochs, run_dir)]
