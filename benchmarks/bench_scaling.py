@@ -15,10 +15,8 @@ from benchmarks.cases import FEW_ROUNDS, base_config
 # (hidden, batch, epochs, limits): synthetic has 5,500 training images
 POINTS = [
     (64, 32, 2, [80, 160]),
-    (256, 32, 2, [80, 160]),
     (1024, 32, 2, [40, 80]),
     (4096, 32, 1, [20, 40]),
-    (64, 128, 2, [20, 40]),
     (64, 512, 5, [5, 10]),
     (64, 1024, 5, [3, 5]),
 ]

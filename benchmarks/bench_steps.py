@@ -59,7 +59,7 @@ def test_fit(benchmark, smoke, workload, device, precision, impl):
         steps=cfg.epochs * max(limits),
         config=cfg.as_dict(),
     )
-    rounds, warmup = (1, 0) if smoke else (5, 1)
+    rounds, warmup = (1, 0) if smoke else (3, 1)
     if impl == "floor":  # set-up (data on the device, model) untimed, then the step loop alone
         benchmark.pedantic(
             lambda steps: steps(),

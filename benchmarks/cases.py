@@ -4,7 +4,7 @@ Environment knobs (the defaults are what `nox -s bench` runs and what results/ h
   PAIRED_BENCH_THREADS  torch intra-op threads (default 1: these models are small, and one thread
                         leaves the second core of the 2-core reference machine to the OS)
   PAIRED_BENCH_ROUNDS   rounds of the paired protocol for the 32-true CPU step-cost cases (default 16);
-                        the other protocols run a third of it (at least 3)
+                        the other protocols run a quarter of it (at least 3)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from raw_torch.config import PRECISIONS, RunConfig
 
 THREADS = int(os.environ.get("PAIRED_BENCH_THREADS", "1"))
 ROUNDS = int(os.environ.get("PAIRED_BENCH_ROUNDS", "16"))
-FEW_ROUNDS = max(3, ROUNDS // 3)
+FEW_ROUNDS = max(3, ROUNDS // 4)
 
 
 def need_device(device: str) -> None:

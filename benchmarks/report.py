@@ -223,7 +223,8 @@ def machine_section(path: Path, data: dict, plots: Path, rel: Path) -> list[str]
             "",
             f"Protocol: {', '.join(map(str, rounds))} rounds per case (the 32-true cases most); each round runs "
             "every length once per implementation (raw and Lightning back to back, alternating which goes first, "
-            "then the floor); one untimed warm-up run of each first; `gc.collect()` before every run. Lengths "
+            "then the floor); one untimed warm-up run of each first; before every run `gc.collect()` then "
+            "`gc.freeze()`, so the collector (still on) does not walk the benchmark process's own heap. Lengths "
             "n = epochs × limit_train_batches (minimal: 4 epochs × 50 or 100 batches of 4; autoencoder: 2 epochs "
             "× 80 or 160 batches of 32, synthetic data). **Per-step** times come from the step clock (the time "
             "each training batch is fetched, by a wrapper around the shared DataLoader's batch sampler: the mean "

@@ -1,0 +1,80 @@
+"""The measuring instruments themselves: the step clock changes nothing, the statistics are right,
+the report reads real pytest-benchmark output and survives a broken file. (No timing is asserted.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_side
+
+from benchmarks import harness
+from benchmarks.cases import base_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("workload", ["minimal", "autoencoder"])
+def test_step_clock_changes_nothing_it_measures(tmp_path, workload):
+    cfg = base_config(workload, "cpu", "16-mixed", epochs=2, limit_train_batches=12)
+    for impl in ("raw", "lightning"):
+        plain = run_side(impl, cfg.replace(out=str(tmp_path / f"{impl}-plain")))
+        loaders, clock = harness.clocked_loaders(cfg)
+        module = harness.run_module(impl, workload)
+        clocked = module.run(cfg.replace(out=str(tmp_path / f"{impl}-clocked")), loaders=loaders)
+        assert clocked.train_loss == plain.train_loss and clocked.params_sha256 == plain.params_sha256
+        assert [len(e) >= 12 for e in clock.epochs] == [True, True]  # one stamp per fetched batch, per epoch
+        total, count = clock.step_seconds(12)
+        assert count == 2 * 11 and total > 0
+
+
+def test_ols_recovers_a_line_and_its_interval_covers_it():
+    rng = np.random.default_rng(0)
+    x = np.repeat([100, 200, 300, 400], 8)
+    y = 0.25 + 0.001 * x + rng.normal(0, 0.01, len(x))
+    fit = harness.ols(x, y)
+    assert abs(fit["b"] - 0.001) < fit["b_ci"] and abs(fit["a"] - 0.25) < fit["a_ci"]
+    exact = harness.ols([1, 2, 3], [3, 5, 7])
+    assert exact["a"] == pytest.approx(1) and exact["b"] == pytest.approx(2) and exact["b_ci"] == pytest.approx(0)
+
+
+def test_paired_analysis_subtracts_the_right_pairs():
+    samples = [
+        {"round": r, "steps": n, "impl": impl, "seconds": 0.1 + n * step, "step_seconds": step}
+        for r in range(3)
+        for n in (100, 200)
+        for impl, step in (("raw", 1e-3), ("lightning", 1.5e-3), ("floor", 0.8e-3))
+    ]
+    result = harness.analyse(samples, base_config("minimal", "cpu", "32-true"), ("raw", "lightning", "floor"))
+    assert result["overhead"]["step"]["mean"] == pytest.approx(0.5e-3)
+    assert result["overhead"]["pct"] == pytest.approx(50)
+    assert result["overhead"]["fit"]["b"] == pytest.approx(0.5e-3)
+    assert result["raw_over_floor"]["step"]["mean"] == pytest.approx(0.2e-3)
+
+
+def test_report_reads_a_saved_run_and_skips_a_broken_one(tmp_path):
+    storage = tmp_path / "results" / "cpu-test"
+    bench = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "benchmarks/bench_startup.py::test_trainer_construction", f"--benchmark-storage=file://{storage}",
+         "--benchmark-save=smoke", "--benchmark-min-rounds=1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert bench.returncode == 0, bench.stdout[-2000:]
+    (saved,) = storage.glob("*/0001_smoke.json")
+    assert "paired" in json.loads(saved.read_text())["machine_info"]
+    broken = saved.with_name("0002_broken.json")
+    broken.write_text('{"benchmarks": [')  # an interrupted write
+    report = subprocess.run(
+        [sys.executable, "-m", "benchmarks.report", "--results", str(tmp_path / "results"), str(saved), str(broken)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert f"skipping {broken}" in report.stderr
+    text = (tmp_path / "results" / "REPORT.md").read_text()
+    assert "Trainer(...) construction" in text and "torch 2." in text
+    assert (tmp_path / "results" / "plots" / "cpu-test-startup_memory.png").stat().st_size > 0
