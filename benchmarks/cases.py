@@ -3,7 +3,7 @@
 Environment knobs (the defaults are what `nox -s bench` runs and what results/ holds):
   PAIRED_BENCH_THREADS  torch intra-op threads (default 1: these models are small, and one thread
                         leaves the second core of the 2-core reference machine to the OS)
-  PAIRED_BENCH_ROUNDS   rounds of the paired protocol for the 32-true CPU step-cost cases (default 16);
+  PAIRED_BENCH_ROUNDS   rounds of the paired protocol for the 32-true CPU step-cost cases (default 12);
                         the other protocols run a quarter of it (at least 3)
 """
 
@@ -17,7 +17,7 @@ import torch
 from raw_torch.config import PRECISIONS, RunConfig
 
 THREADS = int(os.environ.get("PAIRED_BENCH_THREADS", "1"))
-ROUNDS = int(os.environ.get("PAIRED_BENCH_ROUNDS", "16"))
+ROUNDS = int(os.environ.get("PAIRED_BENCH_ROUNDS", "12"))
 FEW_ROUNDS = max(3, ROUNDS // 4)
 
 

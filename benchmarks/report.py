@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 IMPL_COLORS = {"floor": "#9e9e9e", "raw": "#1f77b4", "lightning": "#792ee5"}
 
@@ -84,15 +85,8 @@ def plot_step_time(cases: list[dict], path: Path) -> None:
     errs = [_nan0(c["overhead"]["step"]["ci"]) * 1e6 for c in cases]
     ax2.bar(range(len(cases)), over, yerr=errs, capsize=4, color=IMPL_COLORS["lightning"])
     for i, c in enumerate(cases):
-        ax2.annotate(
-            f"{c['overhead']['pct']:+.0f}%",
-            (i, over[i]),
-            ha="center",
-            va="bottom",
-            fontsize=8,
-            xytext=(0, 4),
-            textcoords="offset points",
-        )
+        ax2.annotate(f"{c['overhead']['pct']:+.0f}%", (i, 0), ha="center", va="bottom", fontsize=9, color="white",
+                     xytext=(0, 6), textcoords="offset points")  # fmt: skip
     ax2.axhline(0, color="black", lw=0.8)
     ax2.set_xticks(range(len(cases)), labels, rotation=30, ha="right", fontsize=8)
     ax2.set_ylabel("Lightning − raw, per step (µs)")
@@ -136,6 +130,7 @@ def plot_scaling(rows: list[dict], path: Path) -> None:
                 f"h{r['hidden']} b{r['batch_size']}", (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points"
             )
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("raw step time (ms, log scale)")
     ax.set_ylabel("Lightning per-step overhead (% of raw step)")
@@ -154,6 +149,10 @@ def plot_startup_memory(startup: dict, memory: list[dict], path: Path) -> None:
         vals.append(median * 1e3)
         errs.append(spread * 1e3)
     ax1.barh(names, vals, xerr=errs, capsize=3, color="#555")
+    for y, v in enumerate(vals):
+        ax1.annotate(f"{v:,.0f} ms" if v >= 10 else f"{v:.1f} ms", (v, y), va="center", fontsize=8,
+                     xytext=(6, 0), textcoords="offset points")  # fmt: skip
+    ax1.set_xlim(0, max(vals + [1]) * 1.2)
     ax1.invert_yaxis()
     ax1.set_xlabel("ms (median; bar: interquartile range / 2)")
     ax1.set_title("Start-up")
