@@ -31,8 +31,6 @@ def bench(session: nox.Session) -> None:
     session.run(
         "pytest",
         "benchmarks",
-        "-m",
-        "not cuda",
         "-k",
         "not cuda",
         f"--benchmark-storage=file://results/{machine}",

@@ -2,8 +2,9 @@
 
     python -m benchmarks.report [--results results] [RUN.json ...]
 
-Without files, it takes the newest saved run (highest pytest-benchmark number) of every machine folder
-under --results. A file that is not valid pytest-benchmark JSON is named and skipped.
+Without files, it takes the newest full saved run (highest pytest-benchmark number holding the
+step-cost cases) of every machine folder under --results. A file that is not valid pytest-benchmark
+JSON is named and skipped.
 """
 
 from __future__ import annotations
@@ -58,11 +59,20 @@ def load_run(path: Path) -> dict | None:
 
 
 def newest_runs(results: Path) -> list[Path]:
-    """The newest numbered run in each machine folder (results/<machine>/<pytest-benchmark id>/NNNN_*.json)."""
-    newest = {}
-    for path in sorted(results.glob("*/*/[0-9][0-9][0-9][0-9]_*.json")):
-        newest[path.parent] = path  # sorted: the last one per folder has the highest number
-    return list(newest.values())
+    """The newest full run in each machine folder (results/<machine>/<pytest-benchmark id>/NNNN_*.json).
+
+    A run is full when it holds the step-cost protocol; partial runs (a regression check with -k, say)
+    are passed over here but can be named on the command line.
+    """
+    newest, fallback = {}, {}
+    for path in sorted(results.glob("*/*/[0-9][0-9][0-9][0-9]_*.json")):  # ascending run numbers
+        fallback[path.parent] = path
+        try:
+            if '"kind": "step_cost"' in path.read_text():
+                newest[path.parent] = path
+        except OSError:
+            continue
+    return [newest.get(folder, path) for folder, path in fallback.items()]
 
 
 # --- plots ----------------------------------------------------------------------------------------
