@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import PRECISIONS, assert_params_equal
+from test_features import scalars
 
 from raw_torch.models import LinearRegression
 
@@ -44,8 +45,13 @@ def test_a_zero_gradient_step_would_have_decayed_the_weights():
 def test_lightning_sanity_check_runs_before_the_solve(pair):
     """Lightning validates 2 batches before any training: the solve must wait for data (on_validation_start
     returns early then), and the sanity run is neither recorded nor logged: one val_loss per epoch."""
-    raw, lit, _ = pair("minimal", solver="lstsq", epochs=2, weight_decay=0.1, precision="32-true")
+    raw, lit, folder = pair("minimal", solver="lstsq", epochs=2, weight_decay=0.1, precision="32-true")
     assert len(lit.val_loss) == len(raw.val_loss) == 2
+    events = scalars(folder / "raw")
+    assert events == scalars(folder / "lightning")
+    assert [s for s, _ in events["val_loss"]] == [99, 199]  # no sanity-check entry
+    names = [sorted(p.name for p in (folder / side / "checkpoints").iterdir()) for side in ("raw", "lightning")]
+    assert names[0] == names[1] == ["epoch=0-step=100.ckpt", "epoch=1-step=200.ckpt"]
 
 
 def test_adam_matches_the_note(pair):
