@@ -7,6 +7,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from raw_torch import checkpoints
+from raw_torch.config import RunConfig
 from raw_torch.evaluate import evaluate_folder as raw_evaluate
 from with_lightning.evaluate import evaluate_folder as lit_evaluate
 
@@ -81,3 +82,21 @@ def test_finetune_phase_matches_and_lands_in_its_own_folder(pair):
             "epoch=1-step=200.ckpt",
         ]
     assert scalars(folder / "raw" / "finetune") == scalars(folder / "lightning" / "finetune")
+
+
+def test_sanity_check_consumes_no_randomness(tmp_path):
+    """The raw sanity check runs inside loop.isolated_rng (Lightning: isolate_rng): switching it off
+    changes nothing in a shuffled run. Control: merely starting a validation pass draws from the RNG."""
+    from conftest import run_side
+
+    from raw_torch.data import make_autoencoder_loaders
+
+    cfg = RunConfig.for_workload("autoencoder", dataset="synthetic", epochs=2, limit_train_batches=5, device="cpu")
+    with_check = run_side("raw", cfg.replace(out=str(tmp_path / "on")))
+    without = run_side("raw", cfg.replace(out=str(tmp_path / "off"), sanity_check=False))
+    assert with_check.train_loss == without.train_loss
+
+    _, val_loader, _ = make_autoencoder_loaders(cfg)
+    before = torch.get_rng_state()
+    next(iter(val_loader))
+    assert not torch.equal(before, torch.get_rng_state())
