@@ -23,38 +23,31 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "--benchmark-disable", *session.posargs)
 
 
-@nox.session
-def bench(session: nox.Session) -> None:
-    """CPU benchmark matrix (~10 min); saves a new numbered run under results/<machine>/. Posargs go to pytest."""
+def _bench(session: nox.Session, device: str, select: str) -> None:
     session.install("-e", ".[bench]")
-    machine = _machine(session, "cpu")
+    machine = _machine(session, device)
     session.run(
         "pytest",
         "benchmarks",
         "-k",
-        "not cuda",
+        select,
         f"--benchmark-storage=file://results/{machine}",
         "--benchmark-save=bench",
         *PYTEST_BENCH,
         *session.posargs,
     )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """CPU benchmark matrix (~10 min); saves a new numbered run under results/<machine>/. Posargs go to pytest."""
+    _bench(session, "cpu", "not cuda")
 
 
 @nox.session
 def bench_gpu(session: nox.Session) -> None:
     """CUDA cases only (one GPU, ~5 min); saves a new numbered run under results/cuda-<gpu>/."""
-    session.install("-e", ".[bench]")
-    machine = _machine(session, "cuda")
-    session.run(
-        "pytest",
-        "benchmarks",
-        "-k",
-        "cuda",
-        f"--benchmark-storage=file://results/{machine}",
-        "--benchmark-save=bench",
-        *PYTEST_BENCH,
-        *session.posargs,
-    )
+    _bench(session, "cuda", "cuda")
 
 
 @nox.session

@@ -37,13 +37,14 @@ def configure_optimizer(model: nn.Module, lr: float, cfg: RunConfig) -> torch.op
 
 def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
     """Train, validate and test; `loaders` (train, val, test) replaces the shared construction (benchmarks)."""
-    loop.seed_everything(cfg.seed)
+    loop.seed_everything(cfg.seed)  # Lightning: pl.seed_everything
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
     train_loader, val_loader, test_loader = loaders or make_autoencoder_loaders(cfg)
-    model = AutoEncoder(hidden=cfg.hidden).to(device)
+    model = AutoEncoder(hidden=cfg.hidden).to(device)  # Lightning: the Trainer moves the module
     optimizer = configure_optimizer(model, cfg.lr, cfg)
 
+    # Lightning: make_trainer(...).fit(module, train_loader, val_loader), then trainer.test(module, test_loader)
     history = loop.fit(model, optimizer, compute_loss, train_loader, val_loader, cfg, device, cfg.epochs, run_dir)
     test_loss = loop.test(model, test_loader, compute_loss, cfg, device, history, run_dir)
     return RunRecord(

@@ -76,11 +76,11 @@ def fit_lstsq(model: LinearRegression, train_loader, val_loader, cfg: RunConfig,
 
 def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
     """Train, validate and test; `loaders` (train, val, test) replaces the shared construction (benchmarks)."""
-    loop.seed_everything(cfg.seed)
+    loop.seed_everything(cfg.seed)  # Lightning: pl.seed_everything
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
     train_loader, val_loader, test_loader = loaders or make_minimal_loaders(cfg)
-    model = LinearRegression().to(device)
+    model = LinearRegression().to(device)  # Lightning: the Trainer moves the module
 
     if cfg.solver == "lstsq":
         history = fit_lstsq(model, train_loader, val_loader, cfg, device, run_dir)
