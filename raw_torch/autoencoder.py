@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from raw_torch import loop
+from raw_torch.checkpoints import load_for_resume
 from raw_torch.config import RunConfig, config_from_argv, main_guard, resolve_device
-from raw_torch.data import dataset_name, make_autoencoder_loaders
+from raw_torch.data import check_limits, dataset_name, make_autoencoder_loaders
 from raw_torch.models import AutoEncoder
 from raw_torch.record import RunRecord, params_sha256
 
@@ -40,12 +41,16 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
     loop.seed_everything(cfg.seed)  # Lightning: pl.seed_everything
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
+    resume = load_for_resume(cfg, "raw")  # checked before anything is written
     train_loader, val_loader, test_loader = loaders or make_autoencoder_loaders(cfg)
+    check_limits(cfg, train_loader, val_loader)
     model = AutoEncoder(hidden=cfg.hidden).to(device)  # Lightning: the Trainer moves the module
     optimizer = configure_optimizer(model, cfg.lr, cfg)
 
-    # Lightning: make_trainer(...).fit(module, train_loader, val_loader), then trainer.test(module, test_loader)
-    history = loop.fit(model, optimizer, compute_loss, train_loader, val_loader, cfg, device, cfg.epochs, run_dir)
+    # Lightning: make_trainer(...).fit(module, train_loader, val_loader, ckpt_path=cfg.resume), then .test(...)
+    history = loop.fit(
+        model, optimizer, compute_loss, train_loader, val_loader, cfg, device, cfg.epochs, run_dir, resume=resume
+    )
     test_loss = loop.test(model, test_loader, compute_loss, cfg, device, history, run_dir)
     return RunRecord(
         impl="raw",
@@ -58,6 +63,7 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
         val_loss=history.val_loss,
         test_loss=test_loss,
         params_sha256=params_sha256(model),
+        skipped_steps=history.skipped_steps,
         model=model,
     )
 

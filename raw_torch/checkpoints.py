@@ -1,14 +1,38 @@
-"""Checkpoints by hand (Lightning: `ModelCheckpoint`), and training-order listing for both sides."""
+"""Checkpoints by hand (Lightning: `ModelCheckpoint`), safe loading and training-order listing for both sides.
+
+Every checkpoint either side reads goes through `load_checkpoint` first: `weights_only=True` (tensors
+and plain containers, no code), and a one-line `CheckpointError` naming the file for anything else.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
+from raw_torch.config import RunConfig, UsageError
+
 CHECKPOINT_SUFFIX = ".ckpt"
+# The flags that shape a run's trajectory: a resumed run must use the checkpoint's values (--epochs may grow).
+SAME_ON_RESUME = (
+    "solver",
+    "dataset",
+    "hidden",
+    "batch_size",
+    "precision",
+    "lr",
+    "weight_decay",
+    "finetune_lr",
+    "limit_train_batches",
+)
+
+
+class CheckpointError(UsageError):
+    """A checkpoint that cannot or must not be used: one line naming the file and the reason, exit 2."""
 
 
 def checkpoint_name(epoch: int, global_step: int) -> str:
@@ -30,9 +54,76 @@ def save_checkpoint(path: Path, state: dict) -> None:
         raise
 
 
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines() or [type(e).__name__])[0][:160]
+
+
 def load_checkpoint(path: Path) -> dict:
-    """Load without executing code: weights_only=True accepts tensors and plain containers only."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load without executing code: weights_only=True accepts tensors and plain containers only.
+
+    A file whose pickle names any other callable (`os.system`, a class's `__reduce__`) is refused
+    before that callable is looked up, let alone called.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        if "Weights only load failed" in str(e):
+            found = re.search(r"GLOBAL (\S+)", str(e))
+            what = found.group(1) if found else "a non-tensor object"
+            raise CheckpointError(
+                f"{path}: refused, loading it would run code ({what}); nothing from it was executed"
+            ) from None
+        raise CheckpointError(f"{path}: truncated or corrupt, cannot be read ({_first_line(e)})") from None
+    if not isinstance(ckpt, dict) or "run_config" not in ckpt or "epoch" not in ckpt:
+        raise CheckpointError(f"{path}: not a checkpoint of this suite (no run_config/epoch inside)")
+    return ckpt
+
+
+def load_for_resume(cfg: RunConfig, impl: str) -> dict | None:
+    """The checkpoint named by --resume, checked against the run it is asked to continue; None without --resume.
+
+    Refused (one line, exit 2): another workload, the other side's layout, other trajectory flags, or nothing
+    left to train. A checkpoint without RNG state (e.g. from plain Lightning) is resumed with a warning.
+    """
+    if cfg.resume is None:
+        return None
+    path = Path(cfg.resume)
+    ckpt = load_checkpoint(path)
+    saved = RunConfig.from_dict(ckpt["run_config"])
+    if saved.workload != cfg.workload:
+        raise CheckpointError(
+            f"{path}: a checkpoint of the {saved.workload} workload, this command trains {cfg.workload}"
+        )
+    layout, other = ("model", "with_lightning") if impl == "raw" else ("state_dict", "raw_torch")
+    if layout not in ckpt:
+        raise CheckpointError(f"{path}: written by the other side; resume it with python -m {other}.{cfg.workload}")
+    differ = [
+        f"--{n.replace('_', '-')} {getattr(saved, n)} (checkpoint) vs {getattr(cfg, n)} (this run)"
+        for n in SAME_ON_RESUME
+        if getattr(saved, n) != getattr(cfg, n)
+    ]
+    if differ:
+        raise CheckpointError(f"{path}: trained with other settings: {'; '.join(differ)}")
+    phase = ckpt.get("phase", 0)
+    phase_epochs, flag = (cfg.epochs, "--epochs") if phase == 0 else (cfg.finetune_epochs, "--finetune-epochs")
+    if not ckpt.get("mid_epoch") and ckpt["epoch"] + 1 >= phase_epochs:
+        raise CheckpointError(
+            f"{path}: {ckpt['epoch'] + 1} epochs already done; {flag} {phase_epochs} leaves nothing to train"
+        )
+    if "rng" not in ckpt:
+        if ckpt.get("mid_epoch"):
+            raise CheckpointError(f"{path}: a mid-epoch checkpoint without RNG state cannot be resumed")
+        print(
+            f"warning: {path} holds no RNG state: the resumed run will shuffle differently from an uninterrupted one",
+            file=sys.stderr,
+        )
+    return ckpt
 
 
 def in_training_order(folder: Path) -> list[tuple[int, int, Path]]:

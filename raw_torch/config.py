@@ -7,7 +7,10 @@ variable between the two is the training framework. Plain dataclass and argparse
 from __future__ import annotations
 
 import argparse
+import shutil
+import signal
 import sys
+import tempfile
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -29,6 +32,19 @@ class UsageError(ValueError):
     """A bad flag or an impossible request: reported as one line, exit code 2."""
 
 
+class NonFiniteLoss(RuntimeError):
+    """The training loss became NaN or inf: reported as one line naming the step, exit code 1."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM turned into an exception, like SIGINT's KeyboardInterrupt, so `finally` blocks run and no
+    half-written file is left behind (the default SIGTERM action kills the process where it stands)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 @dataclass(frozen=True)
 class RunConfig:
     workload: str
@@ -43,6 +59,8 @@ class RunConfig:
     weight_decay: float = 0.0
     log_every_n_steps: int = 50  # Lightning's default
     checkpoint_every: int = 1  # epochs between checkpoints; 0 = none
+    checkpoint_every_n_steps: int = 0  # also mid-epoch, into checkpoints/steps; 0 = none
+    resume: str | None = None  # a checkpoint to continue from (Lightning: fit(ckpt_path=...))
     progress_bar: bool = True
     logger: bool = True  # TensorBoard
     sanity_check: bool = True  # 2 validation batches before training
@@ -103,6 +121,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UsageError(f"--log-every-n-steps must be at least 1, got {cfg.log_every_n_steps}")
     if cfg.checkpoint_every < 0:
         raise UsageError(f"--checkpoint-every must be zero or positive, got {cfg.checkpoint_every}")
+    if cfg.checkpoint_every_n_steps < 0:
+        raise UsageError(f"--checkpoint-every-n-steps must be zero or positive, got {cfg.checkpoint_every_n_steps}")
+    if cfg.solver == "lstsq" and cfg.checkpoint_every_n_steps:
+        raise UsageError("--checkpoint-every-n-steps: --solver lstsq takes no steps; it checkpoints per epoch")
     if cfg.finetune_epochs < 0:
         raise UsageError(f"--finetune-epochs must be zero or positive, got {cfg.finetune_epochs}")
     if cfg.hidden < 1:
@@ -113,10 +135,25 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
     resolve_device(cfg.device)
     if cfg.out is not None:
-        out = Path(cfg.out)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise UsageError(f"--out {out}: already exists and is not empty; nothing is overwritten, pick a new folder")
+        check_out(Path(cfg.out))
+    if cfg.resume is not None and not Path(cfg.resume).is_file():
+        raise UsageError(f"--resume {cfg.resume}: no such file")
     return cfg
+
+
+def check_out(out: Path) -> None:
+    """--out must be a new or empty folder that can be created: an earlier run is never overwritten."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"--out {out}: already exists and is not empty; nothing is overwritten, pick a new folder")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: cannot be created, {parent} is a file")
+    try:  # the real test (permissions, read-only mounts, root): create and remove a folder beside it
+        shutil.rmtree(tempfile.mkdtemp(dir=parent, prefix=".paired-probe-"))
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot be created in {parent} ({e.strerror})") from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -150,6 +187,19 @@ def build_parser(workload: str, impl: str) -> argparse.ArgumentParser:
     p.add_argument("--limit-train-batches", type=int, default=None, help="train on at most N batches per epoch")
     p.add_argument("--log-every-n-steps", type=int, default=50, help="TensorBoard train_loss interval (default 50)")
     p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints, 0 = none (default 1)")
+    p.add_argument(
+        "--checkpoint-every-n-steps",
+        type=int,
+        default=0,
+        help="also checkpoint every N optimizer steps, mid-epoch, into DIR/checkpoints/steps (default 0 = off)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="CKPT",
+        default=None,
+        help="continue the run that wrote CKPT (a file of this command; pass the same flags, --epochs may grow); "
+        "the continued run writes to --out, a new folder",
+    )
     p.add_argument("--limit-val-batches", type=int, default=None, help="validate on at most N batches (0 = none)")
     p.add_argument("--no-progress-bar", dest="progress_bar", action="store_false", help="hide the tqdm bar")
     p.add_argument("--no-logger", dest="logger", action="store_false", help="write no TensorBoard events")
@@ -186,10 +236,31 @@ def config_from_argv(workload: str, impl: str, argv: list[str] | None = None) ->
     return validate(cfg)
 
 
-def main_guard(prog: str, fn, *args):
-    """Run a command; a UsageError (or a missing dataset) becomes one line on stderr and exit code 2."""
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+def main_guard(prog: str, fn, *args, catch_sigterm: bool = True):
+    """Run a command; what goes wrong becomes one line on stderr and an exit code, never a traceback.
+
+    UsageError (bad flag, missing dataset, refused checkpoint): exit 2. NonFiniteLoss: exit 1.
+    SIGINT / SIGTERM: exit 130 / 143, after `finally` blocks ran (checkpoints are written atomically,
+    so every one on disk is complete). `catch_sigterm=False` leaves SIGTERM to Lightning's own handler.
+    """
+    if catch_sigterm:
+        signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         return fn(*args)
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    except NonFiniteLoss as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        print(
+            f"{prog}: interrupted by {signal.Signals(signum).name}; every checkpoint already written is complete",
+            file=sys.stderr,
+        )
+        raise SystemExit(128 + signum) from None

@@ -158,5 +158,18 @@ def make_loaders(cfg: RunConfig) -> tuple[DataLoader, DataLoader, DataLoader]:
     return make_autoencoder_loaders(cfg)
 
 
+def check_limits(cfg: RunConfig, train: DataLoader, val: DataLoader) -> None:
+    """A limit larger than the data is a mistake (Lightning would silently cap it): refuse it, one line."""
+    for flag, limit, loader, what in (
+        ("--limit-train-batches", cfg.limit_train_batches, train, "training"),
+        ("--limit-val-batches", cfg.limit_val_batches, val, "validation"),
+    ):
+        if limit is not None and limit > len(loader):
+            raise UsageError(
+                f"{flag} {limit}: the {what} data has only {len(loader)} batches of {cfg.batch_size} "
+                f"({dataset_name(cfg)})"
+            )
+
+
 def dataset_name(cfg: RunConfig) -> str:
     return "minimal-400" if cfg.workload == "minimal" else cfg.dataset

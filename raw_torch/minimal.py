@@ -19,9 +19,9 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 from raw_torch import loop
-from raw_torch.checkpoints import checkpoint_name, save_checkpoint
+from raw_torch.checkpoints import checkpoint_name, load_for_resume, save_checkpoint
 from raw_torch.config import RunConfig, config_from_argv, main_guard, resolve_device
-from raw_torch.data import dataset_name, make_minimal_loaders
+from raw_torch.data import check_limits, dataset_name, make_minimal_loaders
 from raw_torch.models import LinearRegression, lstsq_fit_
 from raw_torch.record import RunRecord, params_sha256
 
@@ -41,15 +41,21 @@ def configure_optimizer(model: nn.Module, lr: float, cfg: RunConfig) -> torch.op
 # --- the closed-form twin -------------------------------------------------------------------------
 
 
-def fit_lstsq(model: LinearRegression, train_loader, val_loader, cfg: RunConfig, device, run_dir: Path):
+def fit_lstsq(model: LinearRegression, train_loader, val_loader, cfg: RunConfig, device, run_dir: Path, resume=None):
     """No optimizer, no backward: gather the training data, solve, validate. Once per epoch, like the twin.
 
     Lightning needs care here (its sanity check validates before any data was seen, and weight decay
     would act if an optimizer stepped); by hand there is simply no optimizer to misconfigure.
     """
     history = loop.History()
+    start_epoch = 0
+    if resume is not None:  # Lightning: fit(ckpt_path=...)
+        model.load_state_dict(resume["model"])
+        history.global_step, start_epoch = resume["global_step"], resume["epoch"] + 1
+        if "rng" in resume:
+            loop.set_rng_state(resume["rng"])
     writer = SummaryWriter(Path(run_dir) / "tensorboard") if cfg.logger else None
-    for epoch in range(cfg.epochs):
+    for epoch in range(start_epoch, cfg.epochs):
         xs, ys = [], []
         for x, y in islice(train_loader, cfg.limit_train_batches):  # Lightning: training_step returns None
             xs.append(x.to(device))
@@ -63,8 +69,8 @@ def fit_lstsq(model: LinearRegression, train_loader, val_loader, cfg: RunConfig,
             writer.add_scalar("epoch", epoch, history.global_step - 1)
         history.epoch = epoch + 1
         if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0:
-            state = {"epoch": epoch, "global_step": history.global_step, "model": model.state_dict()}
-            state["run_config"] = cfg.as_dict()
+            state = {"epoch": epoch, "global_step": history.global_step, "phase": 0, "model": model.state_dict()}
+            state.update(rng=loop.rng_state(), run_config=cfg.as_dict())
             save_checkpoint(Path(run_dir) / "checkpoints" / checkpoint_name(epoch, history.global_step), state)
     if writer:
         writer.close()
@@ -79,22 +85,29 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
     loop.seed_everything(cfg.seed)  # Lightning: pl.seed_everything
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
+    resume = load_for_resume(cfg, "raw")  # checked before anything is written
     train_loader, val_loader, test_loader = loaders or make_minimal_loaders(cfg)
+    check_limits(cfg, train_loader, val_loader)
     model = LinearRegression().to(device)  # Lightning: the Trainer moves the module
 
     if cfg.solver == "lstsq":
-        history = fit_lstsq(model, train_loader, val_loader, cfg, device, run_dir)
-        train_loss, val_loss, last_dir = [], history.val_loss, run_dir
+        history = fit_lstsq(model, train_loader, val_loader, cfg, device, run_dir, resume)
+        train_loss, val_loss, last_dir, skipped = [], history.val_loss, run_dir, 0
     else:
         phases = [(cfg.lr, cfg.epochs, run_dir)]
         if cfg.finetune_epochs:  # the note's "finetuning": a fresh Adam with a small lr
             phases.append((cfg.finetune_lr, cfg.finetune_epochs, run_dir / "finetune"))
-        train_loss, val_loss = [], []
-        for lr, epochs, last_dir in phases:
+        start_phase = resume["phase"] if resume else 0  # a finetune checkpoint resumes the finetune phase
+        train_loss, val_loss, skipped = [], [], 0
+        for phase, (lr, epochs, last_dir) in enumerate(phases[start_phase:], start_phase):
             optimizer = configure_optimizer(model, lr, cfg)
-            history = loop.fit(model, optimizer, compute_loss, train_loader, val_loader, cfg, device, epochs, last_dir)
+            history = loop.fit(
+                model, optimizer, compute_loss, train_loader, val_loader, cfg, device, epochs, last_dir,
+                resume=resume if phase == start_phase else None, phase=phase,
+            )  # fmt: skip
             train_loss += history.train_loss
             val_loss += history.val_loss
+            skipped += history.skipped_steps
 
     test_loss = loop.test(model, test_loader, compute_loss, cfg, device, history, last_dir)
     return RunRecord(
@@ -108,6 +121,7 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
         val_loss=val_loss,
         test_loss=test_loss,
         params_sha256=params_sha256(model),
+        skipped_steps=skipped,
         model=model,
     )
 

@@ -48,6 +48,7 @@ class RunRecord:
     val_loss: list[float]  # one per epoch, sanity check excluded
     test_loss: float
     params_sha256: str
+    skipped_steps: int = 0  # optimizer steps GradScaler skipped (16-mixed); 0 otherwise
     model: nn.Module | None = field(default=None, repr=False)  # the trained shared model (not serialized)
 
     def to_json(self) -> dict:
@@ -66,4 +67,5 @@ class RunRecord:
             f"[{self.impl}] {self.workload} on {self.device} ({self.precision}, {self.dataset}, seed {self.seed}): "
             f"{len(self.train_loss)} steps, last train_loss {last}, last val_loss {val}, "
             f"test_loss {self.test_loss:.6g}, params sha256 {self.params_sha256[:12]}"
+            + (f", {self.skipped_steps} steps skipped by GradScaler" if self.precision == "16-mixed" else "")
         )

@@ -85,6 +85,7 @@ def test_commands_write_the_same_metrics_json(tmp_path, workload, extra):
             "val_loss",
             "test_loss",
             "params_sha256",
+            "skipped_steps",
         ]
     )
     assert (a.pop("impl"), b.pop("impl")) == ("raw", "lightning")

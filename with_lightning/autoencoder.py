@@ -13,16 +13,17 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from raw_torch.checkpoints import load_for_resume
 from raw_torch.config import RunConfig, config_from_argv, main_guard, resolve_device
-from raw_torch.data import dataset_name, make_autoencoder_loaders
+from raw_torch.data import check_limits, dataset_name, make_autoencoder_loaders
 from raw_torch.models import AutoEncoder
 from raw_torch.record import RunRecord, params_sha256
-from with_lightning.trainer import History, make_trainer
+from with_lightning.trainer import CarriesRunState, History, make_trainer, sigterm_reported
 
 # --- the model's loss and steps -------------------------------------------------------------------
 
 
-class LitAutoEncoder(pl.LightningModule):
+class LitAutoEncoder(CarriesRunState):
     def __init__(self, cfg: RunConfig, lr: float) -> None:
         super().__init__()
         self.model = AutoEncoder(hidden=cfg.hidden)  # the shared nn.Module
@@ -51,9 +52,6 @@ class LitAutoEncoder(pl.LightningModule):
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.cfg.weight_decay)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["run_config"] = self.cfg.as_dict()  # plain types: loadable with weights_only=True
-
 
 # --- run: the same record as raw_torch.autoencoder.run --------------------------------------------
 
@@ -63,12 +61,14 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
     pl.seed_everything(cfg.seed, verbose=False)
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
+    load_for_resume(cfg, "lightning")  # checked before anything is written (weights_only, layout, flags)
     train_loader, val_loader, test_loader = loaders or make_autoencoder_loaders(cfg)
+    check_limits(cfg, train_loader, val_loader)
     module = LitAutoEncoder(cfg, lr=cfg.lr)
 
     history = History()
     trainer = make_trainer(cfg, device, cfg.epochs, run_dir, history)
-    trainer.fit(module, train_loader, val_loader)
+    trainer.fit(module, train_loader, val_loader, ckpt_path=cfg.resume, weights_only=True)
     (test_metrics,) = trainer.test(module, test_loader, verbose=False)
     return RunRecord(
         impl="lightning",
@@ -81,13 +81,15 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
         val_loss=history.val_loss,
         test_loss=test_metrics["test_loss"],
         params_sha256=params_sha256(module.model),
+        skipped_steps=history.skipped_steps,
         model=module.model,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg = config_from_argv("autoencoder", "lightning", argv)
-    record = run(cfg)
+    with sigterm_reported():
+        record = run(cfg)
     record.save(cfg.out)
     print(record.summary())
     print(f"wrote {cfg.out}/metrics.json")
@@ -95,4 +97,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main_guard("with_lightning.autoencoder", main))
+    sys.exit(main_guard("with_lightning.autoencoder", main, catch_sigterm=False))  # SIGTERM: Lightning's own handler

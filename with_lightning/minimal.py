@@ -17,17 +17,18 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from raw_torch.checkpoints import load_for_resume
 from raw_torch.config import RunConfig, config_from_argv, main_guard, resolve_device
-from raw_torch.data import dataset_name, make_minimal_loaders
+from raw_torch.data import check_limits, dataset_name, make_minimal_loaders
 from raw_torch.minimal import report
 from raw_torch.models import LinearRegression, lstsq_fit_
 from raw_torch.record import RunRecord, params_sha256
-from with_lightning.trainer import History, make_trainer
+from with_lightning.trainer import CarriesRunState, History, make_trainer, sigterm_reported
 
 # --- the model's loss and steps -------------------------------------------------------------------
 
 
-class LitLinearRegression(pl.LightningModule):
+class LitLinearRegression(CarriesRunState):
     def __init__(self, cfg: RunConfig, lr: float) -> None:
         super().__init__()
         self.model = LinearRegression()  # the shared nn.Module
@@ -54,9 +55,6 @@ class LitLinearRegression(pl.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.cfg.weight_decay)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["run_config"] = self.cfg.as_dict()  # plain types: loadable with weights_only=True
 
 
 # --- the closed-form twin -------------------------------------------------------------------------
@@ -95,20 +93,25 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
     pl.seed_everything(cfg.seed, verbose=False)
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
+    resume = load_for_resume(cfg, "lightning")  # checked before anything is written (weights_only, layout, flags)
     train_loader, val_loader, test_loader = loaders or make_minimal_loaders(cfg)
+    check_limits(cfg, train_loader, val_loader)
     module = (LitLstsq if cfg.solver == "lstsq" else LitLinearRegression)(cfg, lr=cfg.lr)
 
     phases = [(cfg.lr, cfg.epochs, run_dir)]
     if cfg.solver == "adam" and cfg.finetune_epochs:  # the note's "finetuning": a fresh Adam, small lr
         phases.append((cfg.finetune_lr, cfg.finetune_epochs, run_dir / "finetune"))
-    train_loss, val_loss = [], []
-    for lr, epochs, phase_dir in phases:
-        module.lr = lr  # a new fit calls configure_optimizers again: a fresh Adam
+    start_phase = resume["phase"] if resume else 0  # a finetune checkpoint resumes the finetune phase
+    train_loss, val_loss, skipped = [], [], 0
+    for phase, (lr, epochs, phase_dir) in enumerate(phases[start_phase:], start_phase):
+        module.lr, module.phase = lr, phase  # a new fit calls configure_optimizers again: a fresh Adam
         history = History()
         trainer = make_trainer(cfg, device, epochs, phase_dir, history)
-        trainer.fit(module, train_loader, val_loader)
+        ckpt_path = cfg.resume if phase == start_phase else None
+        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
         train_loss += history.train_loss
         val_loss += history.val_loss
+        skipped += history.skipped_steps
 
     (test_metrics,) = trainer.test(module, test_loader, verbose=False)
     return RunRecord(
@@ -122,13 +125,15 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
         val_loss=val_loss,
         test_loss=test_metrics["test_loss"],
         params_sha256=params_sha256(module.model),
+        skipped_steps=skipped,
         model=module.model,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg = config_from_argv("minimal", "lightning", argv)
-    record = run(cfg)
+    with sigterm_reported():
+        record = run(cfg)
     record.save(cfg.out)
     print(record.summary())
     print(report(record))
@@ -137,4 +142,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main_guard("with_lightning.minimal", main))
+    sys.exit(main_guard("with_lightning.minimal", main, catch_sigterm=False))  # SIGTERM: Lightning's own handler

@@ -5,12 +5,15 @@
 3. one training step                the LightningModule's `training_step`; automatic optimization
 4. evaluation                       `validation_step` / `test_step` with `self.log` (epoch mean by batch size)
 5. fit                              `num_sanity_val_steps`, `max_epochs`, `limit_train_batches`,
-                                    `enable_progress_bar`, `TensorBoardLogger`, `ModelCheckpoint`
+                                    `enable_progress_bar`, `TensorBoardLogger`, `ModelCheckpoint`,
+                                    `fit(ckpt_path=...)` plus the RNG it does not restore, a NaN check
 6. test                             `trainer.test`
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -18,9 +21,35 @@ import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins import MixedPrecision
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from raw_torch.config import RunConfig
-from raw_torch.loop import SANITY_VAL_STEPS
+from raw_torch.config import Interrupted, RunConfig
+from raw_torch.loop import SANITY_VAL_STEPS, check_finite, optimizer_steps, rng_state, set_rng_state
+
+# --- 1. seeding and RNG: what a checkpoint must carry ---------------------------------------------
+
+
+class CarriesRunState(pl.LightningModule):
+    """The checkpoint hooks both LightningModules share.
+
+    `trainer.fit(ckpt_path=...)` restores weights, optimizer, GradScaler, loops and callbacks, but not the
+    global RNG (pytorch-lightning 2.6.6): with a shuffled DataLoader the resumed run would draw another
+    batch order than the uninterrupted one. The RNG travels in the checkpoint, as on the raw side.
+    """
+
+    cfg: RunConfig
+    phase: int = 0  # 1 during the minimal example's finetune phase
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["run_config"] = self.cfg.as_dict()  # plain types: loadable with weights_only=True
+        checkpoint["phase"] = self.phase
+        checkpoint["rng"] = rng_state()
+        checkpoint["mid_epoch"] = not self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "rng" in checkpoint:
+            set_rng_state(checkpoint["rng"])
+
 
 # --- 2. precision ---------------------------------------------------------------------------------
 
@@ -49,11 +78,27 @@ class History(Callback):
     def __init__(self) -> None:
         self.step_losses: list[torch.Tensor] = []
         self.val_loss: list[float] = []
+        self.skipped_steps = 0
+        self._first_of_epoch = 0
+        self._steps_taken_before = 0
+
+    def on_train_start(self, trainer, pl_module) -> None:  # after a checkpoint was restored
+        self._steps_taken_before = optimizer_steps(trainer.optimizers[0])
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._first_of_epoch = len(self.step_losses)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = (outputs or {}).get("loss")  # absent when training_step returned None (no step taken)
         if loss is not None:
             self.step_losses.append(loss)
+        if batch_idx + 1 == trainer.num_training_batches:  # before validation and checkpoint, like the raw loop
+            check_finite(self.step_losses[self._first_of_epoch :], trainer.global_step, trainer.current_epoch)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        # steps GradScaler skipped: steps run minus steps the optimizer really took (no sync per step)
+        taken = optimizer_steps(trainer.optimizers[0]) - self._steps_taken_before
+        self.skipped_steps = len(self.step_losses) - taken
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking:
@@ -76,6 +121,15 @@ def make_trainer(cfg: RunConfig, device: torch.device, epochs: int, run_dir: Pat
                 every_n_epochs=cfg.checkpoint_every,
             )
         )
+    if cfg.checkpoint_every_n_steps:  # mid-epoch checkpoints: a second callback, its own folder
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=Path(run_dir) / "checkpoints" / "steps",
+                filename="{epoch}-{step}",
+                save_top_k=-1,
+                every_n_train_steps=cfg.checkpoint_every_n_steps,
+            )
+        )
     return pl.Trainer(
         accelerator=device.type,
         devices=1,
@@ -88,9 +142,20 @@ def make_trainer(cfg: RunConfig, device: torch.device, epochs: int, run_dir: Pat
         logger=TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False)
         if cfg.logger
         else False,
-        enable_checkpointing=bool(cfg.checkpoint_every),
+        enable_checkpointing=bool(cfg.checkpoint_every or cfg.checkpoint_every_n_steps),
         callbacks=callbacks,
         enable_progress_bar=cfg.progress_bar,
         enable_model_summary=cfg.model_summary,
         default_root_dir=run_dir,
     )
+
+
+@contextlib.contextmanager
+def sigterm_reported():
+    """Lightning stops a SIGTERMed fit after the current batch by raising SIGTERMException, a SystemExit
+    without a code: left alone, the process exits 0 as if training had finished. Report it as the raw
+    side does (one line, exit 143)."""
+    try:
+        yield
+    except SIGTERMException:
+        raise Interrupted(signal.SIGTERM) from None
