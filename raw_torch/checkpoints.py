@@ -73,13 +73,15 @@ def load_checkpoint(path: Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        if "Weights only load failed" in str(e):
-            found = re.search(r"GLOBAL (\S+)", str(e))
-            what = found.group(1) if found else "a non-tensor object"
+        text = str(e)
+        found = re.search(r"GLOBAL (\S+)", text)  # the weights-only unpickler met a callable to import
+        if found:
             raise CheckpointError(
-                f"{path}: refused, loading it would run code ({what}); nothing from it was executed"
+                f"{path}: refused, loading it would run code ({found.group(1)}); nothing from it was executed"
             ) from None
-        raise CheckpointError(f"{path}: truncated or corrupt, cannot be read ({_first_line(e)})") from None
+        unpickler = re.search(r"WeightsUnpickler error: (.+)", text)
+        reason = unpickler.group(1).strip() if unpickler else _first_line(e)
+        raise CheckpointError(f"{path}: truncated or corrupt, cannot be read ({reason[:160]})") from None
     if not isinstance(ckpt, dict) or "run_config" not in ckpt or "epoch" not in ckpt:
         raise CheckpointError(f"{path}: not a checkpoint of this suite (no run_config/epoch inside)")
     return ckpt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -112,28 +113,65 @@ def test_help_documents_the_flags():
         assert flag in proc.stdout, flag
 
 
-# Bad input: (arguments, words the one-line error must contain). Both sides, exit code 2, no traceback.
+# Bad input: (arguments, words the one-line error must contain). Both sides, exit code 2, nothing written.
+# More in tests/test_safety.py: bad checkpoints given to --resume (BAD_CHECKPOINTS), NaN losses, signals.
 BAD_INPUTS = [
     (["--precision", "fp8"], "--precision"),
     (["--device", "tpu"], "--device"),
     (["--epochs", "0"], "--epochs"),
     (["--batch-size", "-4"], "--batch-size"),
     (["--lr", "0"], "--lr"),
+    (["--lr", "nan"], "--lr must be positive, got nan"),
     (["--epochs", "two"], "invalid int"),
     (["--solver", "sgd"], "--solver"),
     (["--limit-train-batches", "0"], "--limit-train-batches"),
+    (["--limit-train-batches", "101"], "--limit-train-batches 101: the training data has only 100 batches of 4"),
+    (["--limit-val-batches", "500"], "--limit-val-batches 500: the validation data has only 100 batches"),
+    (["--checkpoint-every-n-steps", "-1"], "--checkpoint-every-n-steps must be zero or positive"),
+    (["--solver", "lstsq", "--checkpoint-every-n-steps", "5"], "--solver lstsq takes no steps"),
+    (["--resume", "no/such.ckpt"], "--resume no/such.ckpt: no such file"),
+    (["--out", "{file}/run"], "cannot be created, {file} is a file"),
+    (["--out", "{full}"], "already exists and is not empty; nothing is overwritten"),
 ]
 
 
 @pytest.mark.parametrize("package", ["raw_torch", "with_lightning"])
 @pytest.mark.parametrize("args, words", BAD_INPUTS)
-def test_bad_input_is_one_line_and_exit_2(tmp_path, package, args, words):
-    proc = run_cmd("-m", f"{package}.minimal", *args, "--out", str(tmp_path / "out"))
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and words in lines[0], proc.stderr
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, package, args, words):
+    """In-process, through the entry point's own main_guard (test_entry_points_... runs real processes)."""
+    from test_safety import call
+
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "metrics.json").write_text("earlier run")
+    names = {"file": str(tmp_path / "a-file"), "full": str(tmp_path / "full")}
+    args, words = [a.format(**names) for a in args], words.format(**names)
+    out = ["--out", str(tmp_path / "out")] if "--out" not in args else []
+    code, lines = call(capsys, package, "minimal", [*args, *out])
+    assert code == 2
+    assert len(lines) == 1 and words in lines[0], lines
     assert not (tmp_path / "out").exists()
+    assert (tmp_path / "full" / "metrics.json").read_text() == "earlier run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "full"]
+
+
+@pytest.mark.parametrize("package", ["raw_torch", "with_lightning"])
+def test_entry_points_exit_2_without_traceback(tmp_path, package):
+    for args in (["--precision", "fp8"], ["--limit-train-batches", "101"]):
+        proc = run_cmd("-m", f"{package}.minimal", *args, "--out", str(tmp_path / "out"))
+        assert proc.returncode == 2
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere; the file-parent case covers it")
+def test_unwritable_out_is_refused(capsys, tmp_path):
+    from test_safety import call
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    code, lines = call(capsys, "raw_torch", "minimal", ["--out", str(locked / "run")])
+    assert code == 2 and "cannot be created in" in lines[0]
 
 
 def test_cuda_without_a_gpu_is_refused(tmp_path):
@@ -141,13 +179,6 @@ def test_cuda_without_a_gpu_is_refused(tmp_path):
         pytest.skip("this machine has CUDA")
     proc = run_cmd("-m", "raw_torch.minimal", "--device", "cuda", "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "no CUDA device" in proc.stderr
-
-
-def test_non_empty_out_is_never_overwritten(tmp_path):
-    (tmp_path / "metrics.json").write_text("earlier run")
-    proc = run_cmd("-m", "with_lightning.minimal", "--epochs", "1", "--out", str(tmp_path))
-    assert proc.returncode == 2 and "not empty" in proc.stderr
-    assert (tmp_path / "metrics.json").read_text() == "earlier run"
 
 
 def test_mnist_offline_names_the_offline_choices(tmp_path):

@@ -1,0 +1,234 @@
+"""Checkpoints from elsewhere, killed runs, diverging losses: refused or reported in one line, nothing lost.
+
+Commands are called in-process through the same `main_guard` their `python -m` entry points use
+(tests/test_boundaries.py runs the entry points themselves as subprocesses).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from conftest import run_side
+
+from raw_torch.checkpoints import in_training_order, load_checkpoint, save_checkpoint
+from raw_torch.config import NonFiniteLoss, RunConfig, main_guard
+from with_lightning.minimal import LitLinearRegression
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("raw_torch", "with_lightning")
+SHORT = ["--epochs", "2", "--limit-train-batches", "5", "--device", "cpu", "--no-progress-bar"]
+
+
+def call(capsys, package: str, module: str, argv: list[str]) -> tuple[int, list[str]]:
+    """Run a command's main as its entry point does; returns (exit code, stderr lines)."""
+    main = importlib.import_module(f"{package}.{module}").main
+    with pytest.raises(SystemExit) as exc:
+        main_guard(package, main, argv, catch_sigterm=False)
+    return exc.value.code, capsys.readouterr().err.strip().splitlines()
+
+
+class Payload:
+    """A pickle that runs a shell command when loaded without weights_only."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture(scope="module")
+def ckpts(tmp_path_factory) -> dict[str, Path]:
+    """Good checkpoints of both sides (minimal, 2 epochs of 5 steps), one of the autoencoder, and bad files."""
+    root = tmp_path_factory.mktemp("ckpts")
+    cfg = RunConfig.for_workload("minimal", device="cpu", epochs=2, limit_train_batches=5, progress_bar=False)
+    files = {}
+    for impl in ("raw", "lightning"):
+        run_side(impl, cfg.replace(out=str(root / impl)))
+        files[impl] = root / impl / "checkpoints" / "epoch=0-step=5.ckpt"
+        files[f"{impl}-last"] = root / impl / "checkpoints" / "epoch=1-step=10.ckpt"
+    ae = RunConfig.for_workload("autoencoder", device="cpu", dataset="synthetic", epochs=1, limit_train_batches=2)
+    run_side("raw", ae.replace(out=str(root / "ae"), progress_bar=False))
+    files["autoencoder"] = root / "ae" / "checkpoints" / "epoch=0-step=2.ckpt"
+
+    good = files["raw"].read_bytes()
+    for name, data in (
+        ("empty", b""),
+        ("truncated", good[: len(good) // 2]),
+        ("garbage", random.Random(0).randbytes(4096)),
+    ):
+        files[name] = root / f"{name}.ckpt"
+        files[name].write_bytes(data)
+    files["foreign"] = root / "foreign.ckpt"
+    torch.save({"weight": torch.ones(3)}, files["foreign"])
+    files["marker"] = root / "PAYLOAD-RAN"
+    files["code"] = root / "code.ckpt"
+    evil = load_checkpoint(files["raw"])
+    evil["run_config"] = {**evil["run_config"], "note": Payload(files["marker"])}
+    torch.save(evil, files["code"])
+    return files
+
+
+# Bad checkpoints given to --resume: (file key, extra flags, words in the one-line error). Both sides.
+BAD_CHECKPOINTS = [
+    ("empty", [], "empty file (0 bytes)"),
+    ("truncated", [], "truncated or corrupt"),
+    ("garbage", [], "truncated or corrupt"),
+    ("foreign", [], "not a checkpoint of this suite"),
+    ("code", [], "refused, loading it would run code (posix.system)"),
+    ("autoencoder", [], "a checkpoint of the autoencoder workload"),
+    ("other-side", [], "written by the other side"),
+    ("same", ["--lr", "0.5"], "--lr 0.1 (checkpoint) vs 0.5 (this run)"),
+    ("same", ["--batch-size", "8", "--precision", "bf16-mixed"], "--batch-size 4 (checkpoint) vs 8"),
+    ("last", [], "2 epochs already done; --epochs 2 leaves nothing to train"),
+]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+@pytest.mark.parametrize("key, flags, words", BAD_CHECKPOINTS)
+def test_bad_checkpoint_is_refused_in_one_line(capsys, tmp_path, ckpts, package, key, flags, words):
+    impl, other = ("raw", "lightning") if package == "raw_torch" else ("lightning", "raw")
+    path = {"other-side": ckpts[other], "same": ckpts[impl], "last": ckpts[f"{impl}-last"]}.get(key) or ckpts[key]
+    before = path.read_bytes()
+    code, lines = call(
+        capsys, package, "minimal", [*SHORT, *flags, "--resume", str(path), "--out", str(tmp_path / "o")]
+    )
+    assert code == 2
+    assert len(lines) == 1 and words in lines[0] and str(path) in lines[0], lines
+    assert not (tmp_path / "o").exists()  # nothing written
+    assert path.read_bytes() == before  # nothing overwritten
+    assert not ckpts["marker"].exists()
+
+
+def test_the_payload_is_live_and_both_loaders_refuse_it(ckpts, tmp_path):
+    """Control: loaded without weights_only, the crafted file runs its command. Lightning's own loader,
+    given weights_only=True (as with_lightning passes it), refuses it too: two independent locks."""
+    with pytest.raises(pickle.UnpicklingError) as exc:
+        trainer = pl.Trainer(accelerator="cpu", max_epochs=3, logger=False, enable_progress_bar=False)
+        cfg = RunConfig.for_workload("minimal", device="cpu")
+        trainer.fit(LitLinearRegression(cfg, lr=0.1), ckpt_path=ckpts["code"], weights_only=True)
+    assert "Weights only load failed" in str(exc.value)
+    assert not ckpts["marker"].exists()
+
+    marker = tmp_path / "ran"
+    torch.save({"x": Payload(marker)}, tmp_path / "live.ckpt")
+    torch.load(tmp_path / "live.ckpt", weights_only=False)
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_evaluate_refuses_a_bad_file_in_the_folder(capsys, tmp_path, ckpts, package):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    (folder / "epoch=0-step=5.ckpt").write_bytes(ckpts["raw"].read_bytes())
+    (folder / "epoch=1-step=10.ckpt").write_bytes(ckpts["code"].read_bytes())
+    code, lines = call(capsys, package, "evaluate", [str(folder), "--device", "cpu"])
+    assert code == 2 and len(lines) == 1, lines
+    assert "epoch=1-step=10.ckpt: refused, loading it would run code" in lines[0]
+    assert not ckpts["marker"].exists()
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_nan_loss_is_reported_with_its_step(capsys, tmp_path, package):
+    """lr 1e18 on the minimal example: the loss overflows to inf at step 7, in epoch 1 (5 steps per epoch).
+    Epoch 0's checkpoint stays; none is written for the diverged epoch."""
+    out = tmp_path / "o"
+    code, lines = call(capsys, package, "minimal", [*SHORT, "--lr", "1e18", "--out", str(out)])
+    assert code == 1
+    assert lines[-1].endswith(
+        "error: train_loss became inf at step 7 (epoch 1); stopped before validation and checkpoint"
+    ), lines
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["epoch=0-step=5.ckpt"]
+    assert not (out / "metrics.json").exists()
+
+
+def test_nan_after_gradscaler_skips_is_reported_at_the_same_step(tmp_path):
+    """16-mixed: GradScaler skips the first 16 steps (inf gradients), then the loss itself overflows."""
+    cfg = RunConfig.for_workload("minimal", device="cpu", lr=1e12, precision="16-mixed", progress_bar=False)
+    messages = []
+    for impl in ("raw", "lightning"):
+        with pytest.raises(NonFiniteLoss) as exc:
+            run_side(impl, cfg.replace(out=str(tmp_path / impl)))
+        messages.append(str(exc.value))
+    assert messages[0] == messages[1]
+    assert "at step 16 (epoch 0)" in messages[0]
+
+
+# --- killed runs ---------------------------------------------------------------------------------------------
+
+
+def test_a_failed_save_leaves_the_earlier_file_whole(tmp_path):
+    """torch.save fails half-way (an unpicklable object after a large tensor): the earlier checkpoint under
+    that name is untouched and no temporary file remains. A signal mid-save takes the same path."""
+    path = tmp_path / "epoch=0-step=5.ckpt"
+    save_checkpoint(path, {"weights": torch.ones(100_000)})
+    before = path.read_bytes()
+    with pytest.raises(Exception, match="lambda"):
+        save_checkpoint(path, {"weights": torch.zeros(100_000), "hook": lambda: 0})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+# Measured exit codes. Lightning handles both signals itself: SIGINT becomes "Detected KeyboardInterrupt,
+# attempting graceful shutdown" and exit 1; SIGTERM stops after the current batch with SIGTERMException, a
+# SystemExit without a code (exit 0, as if finished) that with_lightning reports as exit 143.
+EXIT_CODES = {
+    ("raw_torch", signal.SIGTERM): 143,
+    ("raw_torch", signal.SIGINT): 130,
+    ("with_lightning", signal.SIGTERM): 143,
+    ("with_lightning", signal.SIGINT): 1,
+}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("package", PACKAGES)
+def test_a_killed_run_leaves_only_complete_checkpoints(tmp_path, package, sig):
+    """A checkpoint after every step, so the signal lands while one is being written; then resume from the
+    newest file to show it is whole."""
+    out = tmp_path / "run"
+    args = ["--dataset", "synthetic", "--limit-train-batches", "20", "--device", "cpu", "--no-progress-bar"]
+    args += ["--checkpoint-every-n-steps", "1", "--no-logger"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", f"{package}.autoencoder", *args, "--epochs", "1000", "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    steps = out / "checkpoints" / "steps"
+    deadline = time.monotonic() + 120
+    while not (steps.is_dir() and len(list(steps.glob("*.ckpt"))) >= 25) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_CODES[(package, sig)], stderr[-2000:]
+    if package == "raw_torch" or sig == signal.SIGTERM:
+        assert f"interrupted by {sig.name}" in stderr.strip().splitlines()[-1]
+    assert "Traceback" not in stderr
+
+    leftovers = [p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".ckpt")]
+    assert leftovers == []  # no temporary file, no half-written checkpoint
+    found = in_training_order(steps)  # every file loads (weights_only)
+    assert len(found) >= 25
+    epoch, step, newest = found[-1]
+    resumed = subprocess.run(
+        [sys.executable, "-m", f"{package}.autoencoder", *args, "--checkpoint-every-n-steps", "0"]
+        + ["--epochs", str(epoch + 2), "--resume", str(newest), "--out", str(tmp_path / "resumed")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (tmp_path / "resumed" / "metrics.json").is_file()
