@@ -1,23 +1,65 @@
-"""Benchmark settings: fixed thread count, versions in machine_info, smoke mode."""
+"""Benchmark settings: fixed thread count, versions in machine_info, smoke mode, safe saving.
+
+Saved runs are never lost or left half-written: pytest-benchmark's file storage writes in place, so its
+save is replaced by write-then-rename, and a run interrupted with Ctrl-C (or stopped by -x) saves
+nothing at all instead of a partial run under the next number.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import tempfile
 import warnings
 
 import pytest
 import torch
+from pytest_benchmark.storage.file import FileStorage
+from pytest_benchmark.utils import safe_dumps
 
 from benchmarks.cases import ROUNDS, THREADS
 from benchmarks.harness import versions
 
 
+def _atomic_save(storage: FileStorage):
+    def save(output_json: dict, save: str) -> None:
+        target = storage.get(f"{storage._next_num}_{save}.json")  # pytest-benchmark's own numbering
+        if target.exists():
+            raise FileExistsError(f"{target}: already there; a saved run is never overwritten")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(safe_dumps(output_json, ensure_ascii=True, indent=4).encode())
+            os.replace(tmp, target)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        storage.logger.info(f"Saved benchmark data in: {target}")
+
+    return save
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark made its session
 def pytest_configure(config):
+    session = getattr(config, "_benchmarksession", None)
+    if session is not None and isinstance(session.storage, FileStorage):
+        session.storage.save = _atomic_save(session.storage)
     torch.set_num_threads(THREADS)
     # Lightning's info lines and tips would fill the log; they are still produced, only not shown.
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="pytorch_lightning")
     warnings.filterwarnings("ignore", module="lightning_fabric")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # before pytest-benchmark's own sessionfinish saves
+def pytest_sessionfinish(session, exitstatus):
+    bench = getattr(session.config, "_benchmarksession", None)
+    incomplete = exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop
+    if bench is not None and incomplete and (bench.save or bench.autosave or bench.json):
+        bench.save = bench.autosave = bench.json = None
+        print("\nbenchmarks: run interrupted, nothing saved; earlier saved runs are untouched", file=sys.stderr)
+    yield
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -66,16 +68,31 @@ def newest_runs(results: Path) -> list[Path]:
     """
     newest, fallback = {}, {}
     for path in sorted(results.glob("*/*/[0-9][0-9][0-9][0-9]_*.json")):  # ascending run numbers
-        fallback[path.parent] = path
         try:
-            if '"kind": "step_cost"' in path.read_text():
-                newest[path.parent] = path
-        except OSError:
+            text = path.read_text()
+            json.loads(text)
+        except (OSError, ValueError) as e:  # a broken newest file never hides the run before it
+            print(f"report: skipping {path}: not a complete pytest-benchmark file ({e})", file=sys.stderr)
             continue
+        fallback[path.parent] = path
+        if '"kind": "step_cost"' in text:
+            newest[path.parent] = path
     return [newest.get(folder, path) for folder, path in fallback.items()]
 
 
 # --- plots ----------------------------------------------------------------------------------------
+
+
+def save_figure(fig, path: Path) -> None:
+    """PNG to a temporary file beside it, then rename: an interrupted report never leaves half a plot."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def plot_step_time(cases: list[dict], path: Path) -> None:
@@ -102,7 +119,7 @@ def plot_step_time(cases: list[dict], path: Path) -> None:
     ax2.set_ylabel("Lightning − raw, per step (µs)")
     ax2.set_title("Lightning's per-step overhead (paired), 95% CI; label: % of raw step")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -122,7 +139,7 @@ def plot_features(rows: list[dict], path: Path) -> None:
         ax.set_title(title + ", 95% CI")
     fig.suptitle("Trainer features (autoencoder, cpu, 32-true): barebones, one feature added, default")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -153,7 +170,7 @@ def plot_scaling(rows: list[dict], path: Path) -> None:
     ax.set_title("Overhead fades as the step grows (autoencoder, cpu, 32-true), 95% CI")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -182,7 +199,7 @@ def plot_startup_memory(startup: dict, memory: list[dict], path: Path) -> None:
     ax2.set_title("Peak memory")
     ax2.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -415,9 +432,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     text = build_report(paths, args.results)
     target = args.results / "REPORT.md"
-    tmp = target.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    tmp.replace(target)
+    fd, tmp = tempfile.mkstemp(dir=args.results, prefix=".REPORT.md.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, target)  # write, then rename: never half a report
     print(f"wrote {target}")
     return 0
 

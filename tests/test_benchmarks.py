@@ -4,6 +4,9 @@ the report reads real pytest-benchmark output and survives a broken file. (No ti
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +81,51 @@ def test_report_reads_a_saved_run_and_skips_a_broken_one(tmp_path):
     text = (tmp_path / "results" / "REPORT.md").read_text()
     assert "Trainer(...) construction" in text and "torch 2." in text
     assert (tmp_path / "results" / "plots" / "cpu-test-startup_memory.png").stat().st_size > 0
+
+
+def test_an_interrupted_benchmark_saves_nothing_and_keeps_earlier_runs(tmp_path):
+    """Ctrl-C after one benchmark finished: pytest-benchmark alone would save that partial run as 0002;
+    benchmarks/conftest.py saves nothing, and the earlier run stays byte for byte."""
+    storage = tmp_path / "results"
+    cmd = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "benchmarks/bench_startup.py",
+           f"--benchmark-storage=file://{storage}", "--benchmark-save=run"]  # fmt: skip
+    env = {**os.environ, "PAIRED_BENCH_ROUNDS": "3", "PYTHONUNBUFFERED": "1"}
+    first = subprocess.run([*cmd, "-k", "trainer_construction"], cwd=ROOT, env=env, capture_output=True, timeout=300)
+    assert first.returncode == 0, first.stdout[-2000:]
+    (saved,) = storage.glob("*/0001_run.json")
+    before = saved.read_bytes()
+
+    proc = subprocess.Popen(
+        [*cmd, "-k", "trainer_construction or one_step_run"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    seen = ""
+    while "PASSED" not in seen:  # one benchmark has finished: there is something a careless save would write
+        line = proc.stdout.readline()
+        assert line, seen[-2000:]
+        seen += line
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2  # pytest's "interrupted"
+    assert "run interrupted, nothing saved" in seen + rest
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["0001_run.json"]  # no 0002, no temporary file
+    assert saved.read_bytes() == before
+
+
+def test_a_broken_newest_run_never_hides_the_full_run_before_it(tmp_path):
+    """A truncated 0002 (say, copied in half) beside the committed reference run: the report names it, skips
+    it and reports 0001; no temporary file is left in results/ or plots/."""
+    results = tmp_path / "results"
+    shutil.copytree(ROOT / "results" / "cpu-amd-epyc-2core", results / "cpu-amd-epyc-2core")
+    (reference,) = results.glob("cpu-amd-epyc-2core/*/0001_bench.json")
+    broken = reference.with_name("0002_bench.json")
+    broken.write_text(reference.read_text()[:5000])
+    report = subprocess.run(
+        [sys.executable, "-m", "benchmarks.report", "--results", str(results)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert f"skipping {broken}" in report.stderr
+    assert "0001_bench.json" in (results / "REPORT.md").read_text()
+    leftovers = [p.name for p in results.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+    assert leftovers == []
