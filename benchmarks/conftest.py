@@ -3,12 +3,17 @@
 Saved runs are never lost or left half-written: pytest-benchmark's file storage writes in place, so its
 save is replaced by write-then-rename, and a run interrupted with Ctrl-C (or stopped by -x) saves
 nothing at all instead of a partial run under the next number.
+
+Ctrl-C during a Lightning fit needs help: Lightning catches the KeyboardInterrupt, ignores SIGINT from
+then on and calls sys.exit(1), which pytest records as one failed benchmark before going on with the
+rest of the matrix. The SIGINT handler below notes the interrupt, and the session stops after that test.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import tempfile
 import warnings
@@ -40,8 +45,25 @@ def _atomic_save(storage: FileStorage):
     return save
 
 
+_interrupted = False
+
+
+def _on_sigint(signum, frame):
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    yield
+    if _interrupted:  # Ctrl-C that a Lightning fit swallowed: stop the session as pytest would have
+        raise KeyboardInterrupt
+
+
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark made its session
 def pytest_configure(config):
+    signal.signal(signal.SIGINT, _on_sigint)
     session = getattr(config, "_benchmarksession", None)
     if session is not None and isinstance(session.storage, FileStorage):
         session.storage.save = _atomic_save(session.storage)
@@ -55,7 +77,7 @@ def pytest_configure(config):
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # before pytest-benchmark's own sessionfinish saves
 def pytest_sessionfinish(session, exitstatus):
     bench = getattr(session.config, "_benchmarksession", None)
-    incomplete = exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop
+    incomplete = exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or _interrupted
     if bench is not None and incomplete and (bench.save or bench.autosave or bench.json):
         bench.save = bench.autosave = bench.json = None
         print("\nbenchmarks: run interrupted, nothing saved; earlier saved runs are untouched", file=sys.stderr)
