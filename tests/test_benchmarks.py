@@ -116,12 +116,12 @@ def test_an_interrupted_benchmark_saves_nothing_and_keeps_earlier_runs(tmp_path)
 
 
 def test_a_broken_newest_run_never_hides_the_full_run_before_it(tmp_path):
-    """A truncated 0002 (say, copied in half) beside the committed reference run: the report names it, skips
-    it and reports 0001; no temporary file is left in results/ or plots/."""
+    """A truncated newest run (say, copied in half) beside the committed reference runs: the report names
+    it, skips it and reports the newest complete run; no temporary file is left in results/ or plots/."""
     results = tmp_path / "results"
     shutil.copytree(ROOT / "results" / "cpu-amd-epyc-2core", results / "cpu-amd-epyc-2core")
-    (reference,) = results.glob("cpu-amd-epyc-2core/*/0001_bench.json")
-    broken = reference.with_name("0002_bench.json")
+    *_, reference = sorted(results.glob("cpu-amd-epyc-2core/*/[0-9][0-9][0-9][0-9]_bench.json"))
+    broken = reference.with_name(f"{int(reference.name[:4]) + 1:04d}_bench.json")
     broken.write_text(reference.read_text()[:5000])
     report = subprocess.run(
         [sys.executable, "-m", "benchmarks.report", "--results", str(results)],
@@ -129,6 +129,6 @@ def test_a_broken_newest_run_never_hides_the_full_run_before_it(tmp_path):
     )  # fmt: skip
     assert report.returncode == 0, report.stderr
     assert f"skipping {broken}" in report.stderr
-    assert "0001_bench.json" in (results / "REPORT.md").read_text()
+    assert reference.name in (results / "REPORT.md").read_text()
     leftovers = [p.name for p in results.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
     assert leftovers == []
