@@ -62,3 +62,19 @@ def test_trainer_moves_buffers_but_not_plain_tensors(tmp_path):
     pl.Trainer(**trainer_args).fit(BufferOnGpu(), loader)  # runs: the buffer went to the GPU with the module
     with pytest.raises(RuntimeError, match="device"):
         pl.Trainer(**trainer_args).fit(PlainOnGpu(), loader)  # the plain tensor stayed on the CPU
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_resume_on_cuda_is_bitwise_equal(tmp_path, precision):
+    """The CPU resume proof (tests/test_resume.py) on a GPU: the checkpoint carries the CUDA RNG states too."""
+    cfg = RunConfig.for_workload(
+        "autoencoder", epochs=2, device="cuda", precision=precision, dataset="mnist-5k", progress_bar=False
+    )
+    for impl in ("raw", "lightning"):
+        full = run_side(impl, cfg.replace(out=str(tmp_path / impl)))
+        ckpt = tmp_path / impl / "checkpoints" / "epoch=0-step=115.ckpt"
+        resumed = run_side(impl, cfg.replace(out=str(tmp_path / f"{impl}-resumed"), resume=str(ckpt)))
+        assert resumed.train_loss == full.train_loss[115:]
+        assert resumed.val_loss == full.val_loss[1:]
+        assert resumed.params_sha256 == full.params_sha256
+        assert resumed.skipped_steps == 0 or precision == "16-mixed"
