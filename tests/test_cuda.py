@@ -77,4 +77,3 @@ def test_resume_on_cuda_is_bitwise_equal(tmp_path, precision):
         assert resumed.train_loss == full.train_loss[115:]
         assert resumed.val_loss == full.val_loss[1:]
         assert resumed.params_sha256 == full.params_sha256
-        assert resumed.skipped_steps == 0 or precision == "16-mixed"
