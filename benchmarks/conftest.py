@@ -12,10 +12,8 @@ rest of the matrix. The SIGINT handler below notes the interrupt, and the sessio
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
-import tempfile
 import warnings
 
 import pytest
@@ -25,6 +23,7 @@ from pytest_benchmark.utils import safe_dumps
 
 from benchmarks.cases import ROUNDS, THREADS
 from benchmarks.harness import versions
+from raw_torch.record import atomic_write
 
 
 def _atomic_save(storage: FileStorage):
@@ -32,14 +31,8 @@ def _atomic_save(storage: FileStorage):
         target = storage.get(f"{storage._next_num}_{save}.json")  # pytest-benchmark's own numbering
         if target.exists():
             raise FileExistsError(f"{target}: already there; a saved run is never overwritten")
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(safe_dumps(output_json, ensure_ascii=True, indent=4).encode())
-            os.replace(tmp, target)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic_write(target) as tmp:
+            tmp.write_bytes(safe_dumps(output_json, ensure_ascii=True, indent=4).encode())
         storage.logger.info(f"Saved benchmark data in: {target}")
 
     return save

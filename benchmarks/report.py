@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +20,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
+
+from raw_torch.record import atomic_write  # noqa: E402
 
 IMPL_COLORS = {"floor": "#9e9e9e", "raw": "#1f77b4", "lightning": "#792ee5"}
 
@@ -84,15 +84,8 @@ def newest_runs(results: Path) -> list[Path]:
 
 
 def save_figure(fig, path: Path) -> None:
-    """PNG to a temporary file beside it, then rename: an interrupted report never leaves half a plot."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp:  # an interrupted report never leaves half a plot
+        fig.savefig(tmp, dpi=110, format="png")
 
 
 def plot_step_time(cases: list[dict], path: Path) -> None:
@@ -432,10 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     text = build_report(paths, args.results)
     target = args.results / "REPORT.md"
-    fd, tmp = tempfile.mkstemp(dir=args.results, prefix=".REPORT.md.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, target)  # write, then rename: never half a report
+    with atomic_write(target) as tmp:  # never half a report
+        tmp.write_text(text)
     print(f"wrote {target}")
     return 0
 

@@ -6,15 +6,14 @@ and plain containers, no code), and a one-line `CheckpointError` naming the file
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 
 from raw_torch.config import RunConfig, UsageError
+from raw_torch.record import atomic_write
 
 CHECKPOINT_SUFFIX = ".ckpt"
 # The flags that shape a run's trajectory: a resumed run must use the checkpoint's values (--epochs may grow).
@@ -42,16 +41,8 @@ def checkpoint_name(epoch: int, global_step: int) -> str:
 
 def save_checkpoint(path: Path, state: dict) -> None:
     """torch.save to a temporary file, then rename: a killed run never leaves a half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _first_line(e: BaseException) -> str:

@@ -85,9 +85,9 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
     loop.seed_everything(cfg.seed)  # Lightning: pl.seed_everything
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out)
-    resume = load_for_resume(cfg, "raw")  # checked before anything is written
+    resume = load_for_resume(cfg, "raw")  # Lightning: the same check, then fit(ckpt_path=cfg.resume)
     train_loader, val_loader, test_loader = loaders or make_minimal_loaders(cfg)
-    check_limits(cfg, train_loader, val_loader)
+    check_limits(cfg, train_loader, val_loader)  # both sides: Lightning alone would cap a limit silently
     model = LinearRegression().to(device)  # Lightning: the Trainer moves the module
 
     if cfg.solver == "lstsq":

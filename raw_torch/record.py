@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,19 +22,29 @@ def params_sha256(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    """Write to a temporary file in the same folder, then rename: never a half-written file."""
+@contextlib.contextmanager
+def atomic_write(path: Path):
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block finishes.
+
+    An error, Ctrl-C or SIGTERM (see config.main_guard) inside the block removes the temporary file, so
+    a reader only ever sees the old file or the complete new one. Every file the suite writes for
+    keeps (checkpoints, metrics.json, benchmark JSON, REPORT.md, plots) goes through here.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.write("\n")
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1) + "\n")
 
 
 @dataclass

@@ -8,9 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from raw_torch.config import RunConfig
+from raw_torch.config import RunConfig, main_guard
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+
+
+def call(capsys, package: str, module: str, argv: list[str]) -> tuple[int, list[str]]:
+    """Run a command's main in-process as its entry point does (through main_guard); (exit code, stderr lines)."""
+    main = importlib.import_module(f"{package}.{module}").main
+    with pytest.raises(SystemExit) as exc:
+        main_guard(package, main, argv, catch_sigterm=False)
+    return exc.value.code, capsys.readouterr().err.strip().splitlines()
 
 
 def run_side(impl: str, cfg: RunConfig):

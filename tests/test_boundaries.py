@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import call
 from torch import nn
 
 from raw_torch.config import RunConfig
@@ -139,8 +140,6 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("args, words", BAD_INPUTS)
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, package, args, words):
     """In-process, through the entry point's own main_guard (test_entry_points_... runs real processes)."""
-    from test_safety import call
-
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "metrics.json").write_text("earlier run")
@@ -166,8 +165,6 @@ def test_entry_points_exit_2_without_traceback(tmp_path, package):
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere; the file-parent case covers it")
 def test_unwritable_out_is_refused(capsys, tmp_path):
-    from test_safety import call
-
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     code, lines = call(capsys, "raw_torch", "minimal", ["--out", str(locked / "run")])

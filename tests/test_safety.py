@@ -6,7 +6,6 @@ Commands are called in-process through the same `main_guard` their `python -m` e
 
 from __future__ import annotations
 
-import importlib
 import os
 import pickle
 import random
@@ -19,23 +18,15 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import run_side
+from conftest import call, run_side
 
 from raw_torch.checkpoints import in_training_order, load_checkpoint, save_checkpoint
-from raw_torch.config import NonFiniteLoss, RunConfig, main_guard
+from raw_torch.config import NonFiniteLoss, RunConfig
 from with_lightning.minimal import LitLinearRegression
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("raw_torch", "with_lightning")
 SHORT = ["--epochs", "2", "--limit-train-batches", "5", "--device", "cpu", "--no-progress-bar"]
-
-
-def call(capsys, package: str, module: str, argv: list[str]) -> tuple[int, list[str]]:
-    """Run a command's main as its entry point does; returns (exit code, stderr lines)."""
-    main = importlib.import_module(f"{package}.{module}").main
-    with pytest.raises(SystemExit) as exc:
-        main_guard(package, main, argv, catch_sigterm=False)
-    return exc.value.code, capsys.readouterr().err.strip().splitlines()
 
 
 class Payload:

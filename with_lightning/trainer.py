@@ -44,6 +44,8 @@ class CarriesRunState(pl.LightningModule):
         checkpoint["run_config"] = self.cfg.as_dict()  # plain types: loadable with weights_only=True
         checkpoint["phase"] = self.phase
         checkpoint["rng"] = rng_state()
+        # only a flag, for the --resume checks: Lightning restores its own loop position (the raw side
+        # stores a dict there: batches done and the epoch's starting RNG)
         checkpoint["mid_epoch"] = not self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
