@@ -23,7 +23,7 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "--benchmark-disable", *session.posargs)
 
 
-def _bench(session: nox.Session, device: str, select: str) -> None:
+def _bench(session: nox.Session, device: str, select: str, marks: str = "not resolve", save: str = "bench") -> None:
     session.install("-e", ".[bench]")
     machine = _machine(session, device)
     session.run(
@@ -31,8 +31,10 @@ def _bench(session: nox.Session, device: str, select: str) -> None:
         "benchmarks",
         "-k",
         select,
+        "-m",
+        marks,
         f"--benchmark-storage=file://results/{machine}",
-        "--benchmark-save=bench",
+        f"--benchmark-save={save}",
         *PYTEST_BENCH,
         *session.posargs,
     )
@@ -48,6 +50,12 @@ def bench(session: nox.Session) -> None:
 def bench_gpu(session: nox.Session) -> None:
     """CUDA cases only (one GPU, ~5 min); saves a new numbered run under results/cuda-<gpu>/."""
     _bench(session, "cuda", "cuda")
+
+
+@nox.session
+def resolve(session: nox.Session) -> None:
+    """CPU 32-true per-step overhead to about ±10 µs (~10 min); saves results/<machine>/<id>/NNNN_resolve.json."""
+    _bench(session, "cpu", "not cuda", marks="resolve", save="resolve")
 
 
 @nox.session

@@ -5,6 +5,8 @@ Environment knobs (the defaults are what `nox -s bench` runs and what results/ h
                         leaves the second core of the 2-core reference machine to the OS)
   PAIRED_BENCH_ROUNDS   rounds of the paired protocol for the 32-true CPU step-cost cases (default 12);
                         the other protocols run a quarter of it (at least 3)
+  PAIRED_RESOLVE_TRIPLES  triples (raw, Lightning, raw) of `nox -s resolve`, for every workload
+                        (default: RESOLVE_TRIPLES below)
 """
 
 from __future__ import annotations
@@ -36,6 +38,19 @@ LENGTHS = {
     "autoencoder": dict(epochs=2, limits=[80, 160]),  # synthetic: 172 batches of 32 per epoch: n = 160, 320
 }
 SMOKE = dict(epochs=1, limits=[2, 3])
+
+# `nox -s resolve`: the longest run length of each workload above, repeated in (raw, Lightning, raw)
+# triples. The counts are set so that the interval of the CPU 32-true overhead can reach ±10 µs on the
+# 2-core reference machine in about 10 minutes together; the autoencoder's step varies more from run to
+# run. In simulation (tests/test_benchmarks.py's noise model) the 10th-percentile interval held the
+# truth 88% of the time at 40 triples and 95% at 160: hence no fewer than 80 (README, "Resolution").
+RESOLVE_TRIPLES = {"minimal": 80, "autoencoder": 160}
+
+
+def resolve_triples(workload: str, smoke: bool) -> int:
+    if smoke:
+        return 3
+    return int(os.environ.get("PAIRED_RESOLVE_TRIPLES", RESOLVE_TRIPLES[workload]))
 
 
 def base_config(workload: str, device: str, precision: str, **overrides) -> RunConfig:

@@ -60,6 +60,47 @@ def test_paired_analysis_subtracts_the_right_pairs():
     assert result["raw_over_floor"]["step"]["mean"] == pytest.approx(0.2e-3)
 
 
+def _noisy_runs(rng, base: np.ndarray, runs: int, slow_runs: int = 0) -> np.ndarray:
+    """Step intervals of `runs` runs of code costing `base` (s) per position, with interference that only
+    adds time: a shift per run, jitter on every step, a few long stalls, and `slow_runs` runs 60% slower
+    throughout."""
+    jitter = rng.exponential(30e-6, (runs, 1)) + rng.exponential(20e-6, (runs, base.size))
+    stalls = (rng.random((runs, base.size)) < 0.02) * rng.exponential(2e-3, (runs, base.size))
+    slow = np.where(np.arange(runs) < slow_runs, 1.6, 1.0)[:, None]
+    return (base + jitter + stalls) * slow
+
+
+def test_resolve_keeps_costs_at_fixed_steps_and_leaves_out_interference():
+    rng = np.random.default_rng(1)
+    positions = np.arange(200)
+    raw_cost = np.full(200, 1e-3)
+    extra = np.where(positions % 50 == 49, 5e-3, 0.4e-3)  # Lightning: +400 µs a step, +5 ms every 50th step
+    truth = extra.mean()  # 492 µs
+    intervals = {
+        "raw": _noisy_runs(rng, raw_cost, 40),
+        "lightning": _noisy_runs(rng, raw_cost + extra, 40, slow_runs=3),
+        "raw_again": _noisy_runs(rng, raw_cost, 40),
+    }
+    result = harness.analyse_resolve(intervals, boot=300)
+    for q in ("q10", "q50"):  # the every-50th-step cost is in, once; the interval is about right
+        over, control = result[q]["overhead"], result[q]["control"]
+        assert abs(over["value"] - truth) <= 2 * over["ci"] and over["ci"] < 15e-6, (q, over)
+        assert abs(control["value"]) <= 2 * control["ci"] and control["ci"] < 15e-6, (q, control)
+    # the per-run mean (the default protocol's estimator) takes in the three slow runs whole
+    assert result["mean_paired"]["mean"] - truth > 20e-6
+    assert len(result["intervals_us"]["raw"]) == 40 and len(result["per_run_median"]["lightning"]) == 40
+
+
+def test_resolve_interval_holds_zero_when_both_sides_are_the_same_code():
+    rng = np.random.default_rng(2)
+    cost = 1e-3 + 1e-4 * np.sin(np.arange(150))
+    intervals = {k: _noisy_runs(rng, cost, 30) for k in ("raw", "lightning", "raw_again")}
+    result = harness.analyse_resolve(intervals, boot=300)
+    for q in ("q10", "q50"):
+        assert abs(result[q]["overhead"]["value"]) <= 2 * result[q]["overhead"]["ci"]
+        assert result[q]["raw"]["value"] == pytest.approx(cost.mean(), abs=50e-6)
+
+
 def test_report_reads_a_saved_run_and_skips_a_broken_one(tmp_path):
     storage = tmp_path / "results" / "cpu-test"
     bench = subprocess.run(

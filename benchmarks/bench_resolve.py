@@ -1,0 +1,34 @@
+"""Lightning's CPU 32-true per-step overhead, resolved to about ±10 µs: `nox -s resolve` (~10 min).
+
+Not part of `nox -s bench` (marker `resolve`): it is the same question as test_step_cost asked with
+about ten times the runs, and a finer estimator (harness.resolve: per-step-position medians over
+(raw, Lightning, raw) triples, a bootstrap interval over triples, and an A/A control). `nox -s tests`
+still runs it once, tiny, so it stays runnable.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import harness
+from benchmarks.cases import WORKLOADS, case, case_id, resolve_triples
+
+
+@pytest.mark.resolve
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_resolve(benchmark, smoke, workload):
+    cfg, limits = case(workload, "cpu", "32-true", smoke)
+    cfg = cfg.replace(limit_train_batches=6 if smoke else max(limits))  # smoke: 3 intervals left after warm-up
+    triples = resolve_triples(workload, smoke)
+    benchmark.group = "resolve (wall time of the whole protocol)"
+    result = benchmark.pedantic(harness.resolve, args=(cfg, triples), rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        kind="resolve",
+        case=case_id(workload, "cpu", "32-true"),
+        workload=workload,
+        dataset=cfg.dataset if workload == "autoencoder" else "minimal-400",
+        steps_per_run=cfg.epochs * cfg.limit_train_batches,
+        config=cfg.as_dict(),
+        **result,
+    )
+    assert result["triples"] == triples and result["positions"] > 0
