@@ -170,6 +170,11 @@ def test_a_broken_newest_run_never_hides_the_full_run_before_it(tmp_path):
     )  # fmt: skip
     assert report.returncode == 0, report.stderr
     assert f"skipping {broken}" in report.stderr
-    assert reference.name in (results / "REPORT.md").read_text()
+    text = (results / "REPORT.md").read_text()
+    assert reference.name in text
+    resolved = sorted(results.glob("cpu-amd-epyc-2core/*/[0-9][0-9][0-9][0-9]_resolve.json"))
+    if resolved:  # a committed `nox -s resolve` run is reported beside the full run, with its plot
+        assert resolved[-1].name in text and "Resolution: the 32-true per-step overhead" in text
+        assert (results / "plots" / "cpu-amd-epyc-2core-resolve.png").stat().st_size > 0
     leftovers = [p.name for p in results.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
     assert leftovers == []
