@@ -171,6 +171,18 @@ def test_a_failed_save_leaves_the_earlier_file_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
+def test_kept_files_get_the_usual_mode_not_the_temporary_files_0600(tmp_path):
+    """Write-then-rename goes through mkstemp (mode 0600); the kept file gets what open() would give it."""
+    umask = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "a.ckpt", {"weights": torch.ones(3)})
+        plain = tmp_path / "plain"
+        plain.write_text("")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a.ckpt").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o644
+
+
 # Measured exit codes. Lightning handles both signals itself: SIGINT becomes "Detected KeyboardInterrupt,
 # attempting graceful shutdown" and exit 1; SIGTERM stops after the current batch with SIGTERMException, a
 # SystemExit without a code (exit 0, as if finished) that with_lightning reports as exit 143.
