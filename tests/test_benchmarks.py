@@ -88,7 +88,26 @@ def test_resolve_keeps_costs_at_fixed_steps_and_leaves_out_interference():
         assert abs(control["value"]) <= 2 * control["ci"] and control["ci"] < 15e-6, (q, control)
     # the per-run mean (the default protocol's estimator) takes in the three slow runs whole
     assert result["mean_paired"]["mean"] - truth > 20e-6
-    assert len(result["intervals_us"]["raw"]) == 40 and len(result["per_run_median"]["lightning"]) == 40
+    assert len(result["per_run_median"]["lightning"]) == 40
+    saved = np.array([row.split() for row in result["intervals_us"]["lightning"]], float) * 1e-6
+    assert np.abs(saved - intervals["lightning"]).max() <= 0.051e-6  # every interval kept, to 0.1 µs
+
+
+def test_resolve_drift_aware_interval_widens_when_the_overhead_wanders():
+    """A host whose slow spells tax Lightning's code more than raw's: the overhead itself wanders over
+    the session. The bootstrap treats the triples as independent and stays narrow; batch means see it."""
+    rng = np.random.default_rng(3)
+    cost = np.full(100, 1e-3)
+    wander = 60e-6 * np.sin(np.linspace(0, 3 * np.pi, 64))[:, None]  # slow, not random from triple to triple
+    intervals = {
+        "raw": _noisy_runs(rng, cost, 64),
+        "lightning": _noisy_runs(rng, cost + 0.4e-3, 64) + wander,
+        "raw_again": _noisy_runs(rng, cost, 64),
+    }
+    q10 = harness.analyse_resolve(intervals, boot=300)["q10"]
+    assert q10["overhead"]["ci_drift"] > 1.5 * q10["overhead"]["ci"]
+    assert max(q10["overhead"]["batches"]) - min(q10["overhead"]["batches"]) > 60e-6
+    assert q10["control"]["ci_drift"] < 15e-6  # raw against raw does not wander
 
 
 def test_resolve_interval_holds_zero_when_both_sides_are_the_same_code():
@@ -98,6 +117,7 @@ def test_resolve_interval_holds_zero_when_both_sides_are_the_same_code():
     result = harness.analyse_resolve(intervals, boot=300)
     for q in ("q10", "q50"):
         assert abs(result[q]["overhead"]["value"]) <= 2 * result[q]["overhead"]["ci"]
+        assert result[q]["overhead"]["ci_drift"] < 3 * result[q]["overhead"]["ci"]  # no drift: the two agree
         assert result[q]["raw"]["value"] == pytest.approx(cost.mean(), abs=50e-6)
 
 
