@@ -1,4 +1,4 @@
-"""Lightning's CPU 32-true per-step overhead, resolved to about ±10 µs: `nox -s resolve` (~10 min).
+"""Lightning's CPU 32-true per-step overhead, resolved as finely as the host allows: `nox -s resolve` (~13 min).
 
 Not part of `nox -s bench` (marker `resolve`): it is the same question as test_step_cost asked with
 about ten times the runs, and a finer estimator (harness.resolve: per-step-position medians over

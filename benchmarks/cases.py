@@ -40,10 +40,11 @@ LENGTHS = {
 SMOKE = dict(epochs=1, limits=[2, 3])
 
 # `nox -s resolve`: the longest run length of each workload above, repeated in (raw, Lightning, raw)
-# triples. The counts are set so that the interval of the CPU 32-true overhead can reach ±10 µs on the
-# 2-core reference machine in about 10 minutes together; the autoencoder's step varies more from run to
-# run. In simulation (tests/test_benchmarks.py's noise model) the 10th-percentile interval held the
-# truth 88% of the time at 40 triples and 95% at 160: hence no fewer than 80 (README, "Resolution").
+# triples, about 13 minutes together on the 2-core reference machine. With a host that held still, the
+# bootstrap interval of the CPU 32-true overhead would reach about ±10 µs (the autoencoder's step varies
+# more from run to run, hence twice the triples). In simulation (tests/test_benchmarks.py's noise model)
+# the 10th-percentile bootstrap interval held the truth 88% of the time at 40 triples and 95% at 160:
+# hence no fewer than 80. What the reference host allows: README, "Resolution".
 RESOLVE_TRIPLES = {"minimal": 80, "autoencoder": 160}
 
 
