@@ -148,8 +148,8 @@ def plot_resolve(rows: list[dict], path: Path) -> None:
         for row, (key, color, what) in enumerate(panels):
             ax = axes[row][col]
             xs = range(1, len(dots[key]) + 1)
-            ax.plot(xs, dots[key], ".", color=color, alpha=0.6, label=f"one triple, median step: {what}")
-            shown = list(dots[key])
+            dots_line = ax.plot(xs, dots[key], ".", color=color, alpha=0.6, label=f"one triple, median step: {what}")
+            bounds = []  # every estimate's interval stays on the scale
             for q, style, name in (("q10", "-", "10th percentile"), ("q50", "--", "median")):
                 est = r[q][key]
                 value, half = est["value"] * 1e6, est.get("ci_drift", float("nan")) * 1e6
@@ -159,7 +159,7 @@ def plot_resolve(rows: list[dict], path: Path) -> None:
                 label = f"all triples, {name}: {value:,.1f} ± {half:.1f} µs ({which})"
                 ax.axhline(value, color="black", ls=style, lw=1, label=label)
                 ax.axhspan(value - half, value + half, color="black", alpha=0.12 if q == "q10" else 0.06, lw=0)
-                shown += [value - half, value + half]
+                bounds += [value - half, value + half]
             edges, batches = r.get("batch_edges"), r["q10"][key].get("batches")
             if edges and batches:  # the 10th-percentile estimate of each batch of consecutive triples
                 for b, (x0, x1) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
@@ -167,12 +167,12 @@ def plot_resolve(rows: list[dict], path: Path) -> None:
                               label="one batch of triples, 10th percentile" if b == 0 else None)  # fmt: skip
             # the scale follows the bulk of the triples and every estimate; a few wild triples fall off it
             lo, hi = sorted(dots[key])[len(dots[key]) // 50], sorted(dots[key])[-1 - len(dots[key]) // 50]
-            lo, hi = min(lo, *shown[len(dots[key]) :]), max(hi, *shown[len(dots[key]) :])
+            lo, hi = min(lo, *bounds), max(hi, *bounds)
             pad = 0.08 * (hi - lo or 1)
             ax.set_ylim(lo - pad, hi + pad)
             off = sum(not lo - pad <= d <= hi + pad for d in dots[key])
             if off:
-                ax.annotate(f"{off} triple(s) off the scale", (0.01, 0.02), xycoords="axes fraction", fontsize=7)
+                dots_line[0].set_label(f"one triple, median step: {what} ({off} off the scale)")
             ax.set_ylabel(f"{what}, per step (µs)")
             ax.legend(fontsize=7, loc="best")
         axes[0][col].set_title(f"{r['workload']}: {r['triples']} triples × {r['steps_per_run']} steps, cpu 32-true")
