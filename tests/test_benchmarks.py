@@ -198,3 +198,19 @@ def test_a_broken_newest_run_never_hides_the_full_run_before_it(tmp_path):
         assert (results / "plots" / "cpu-amd-epyc-2core-resolve.png").stat().st_size > 0
     leftovers = [p.name for p in results.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
     assert leftovers == []
+
+
+def test_a_resolve_run_saved_before_the_drift_aware_interval_is_rederived_from_its_intervals(tmp_path):
+    """The first committed resolve run (0003) predates `ci_drift`; the report recomputes its estimates from
+    the step intervals it stored, with today's estimator, and says so."""
+    old = sorted(ROOT.glob("results/*/*/0003_resolve.json"))
+    if not old:
+        pytest.skip("no resolve run from before the drift-aware interval is committed")
+    report = subprocess.run(
+        [sys.executable, "-m", "benchmarks.report", "--results", str(tmp_path), str(old[0])],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "re-derived here from the step intervals it stored" in text
+    assert "drift-aware" in text and "±nan" not in text and "no drift-aware interval" not in text
