@@ -54,7 +54,7 @@ def bench_gpu(session: nox.Session) -> None:
 
 @nox.session
 def resolve(session: nox.Session) -> None:
-    """CPU 32-true per-step overhead, finely resolved (~13 min); saves results/<machine>/<id>/NNNN_resolve.json."""
+    """CPU 32-true per-step overhead, finely resolved (~14 min); saves results/<machine>/<id>/NNNN_resolve.json."""
     _bench(session, "cpu", "not cuda", marks="resolve", save="resolve")
 
 

@@ -1,9 +1,9 @@
-"""Lightning's CPU 32-true per-step overhead, resolved as finely as the host allows: `nox -s resolve` (~13 min).
+"""Lightning's CPU 32-true per-step overhead, resolved as finely as the host allows: `nox -s resolve` (~14 min).
 
 Not part of `nox -s bench` (marker `resolve`): it is the same question as test_step_cost asked with
-about ten times the runs, and a finer estimator (harness.resolve: per-step-position medians over
-(raw, Lightning, raw) triples, a bootstrap interval over triples, and an A/A control). `nox -s tests`
-still runs it once, tiny, so it stays runnable.
+about ten times the runs and a finer estimator (harness.resolve and harness.analyse_resolve: the 10th
+percentile per step position over (raw, Lightning, raw) triples, a drift-aware and a bootstrap interval,
+and an A/A control). `nox -s tests` still runs it once, tiny, so it stays runnable.
 """
 
 from __future__ import annotations

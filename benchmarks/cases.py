@@ -40,7 +40,7 @@ LENGTHS = {
 SMOKE = dict(epochs=1, limits=[2, 3])
 
 # `nox -s resolve`: the longest run length of each workload above, repeated in (raw, Lightning, raw)
-# triples, about 13 minutes together on the 2-core reference machine. With a host that held still, the
+# triples, about 14 minutes together on the 2-core reference machine. With a host that held still, the
 # bootstrap interval of the CPU 32-true overhead would reach about ±10 µs (the autoencoder's step varies
 # more from run to run, hence twice the triples). In simulation (tests/test_benchmarks.py's noise model)
 # the 10th-percentile bootstrap interval held the truth 88% of the time at 40 triples and 95% at 160:

@@ -102,13 +102,8 @@ class StepClock:
 
     def step_seconds(self, steps_per_epoch: int) -> tuple[float, int]:
         """(total time, number of intervals) over the first `steps_per_epoch` fetches of every epoch."""
-        total, count = 0.0, 0
-        for stamps in self.epochs:
-            stamps = stamps[:steps_per_epoch]
-            if len(stamps) > 1:
-                total += stamps[-1] - stamps[0]
-                count += len(stamps) - 1
-        return total, count
+        intervals = self.intervals(steps_per_epoch, warmup=0)
+        return float(intervals.sum()), len(intervals)
 
 
 def clocked_loaders(cfg: RunConfig) -> tuple[tuple, StepClock]:

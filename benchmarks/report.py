@@ -60,6 +60,19 @@ def load_run(path: Path) -> dict | None:
         return None
 
 
+def _complete_runs(paths, say_skipped: bool = True):
+    """(path, text) of each file that parses as JSON, in the order given; a broken one is passed over."""
+    for path in paths:
+        try:
+            text = path.read_text()
+            json.loads(text)
+        except (OSError, ValueError) as e:  # a broken newest file never hides the run before it
+            if say_skipped:
+                print(f"report: skipping {path}: not a complete pytest-benchmark file ({e})", file=sys.stderr)
+            continue
+        yield path, text
+
+
 def newest_runs(results: Path) -> list[Path]:
     """The newest full run in each machine folder (results/<machine>/<pytest-benchmark id>/NNNN_*.json).
 
@@ -67,13 +80,7 @@ def newest_runs(results: Path) -> list[Path]:
     are passed over here but can be named on the command line.
     """
     newest, fallback = {}, {}
-    for path in sorted(results.glob("*/*/[0-9][0-9][0-9][0-9]_*.json")):  # ascending run numbers
-        try:
-            text = path.read_text()
-            json.loads(text)
-        except (OSError, ValueError) as e:  # a broken newest file never hides the run before it
-            print(f"report: skipping {path}: not a complete pytest-benchmark file ({e})", file=sys.stderr)
-            continue
+    for path, text in _complete_runs(sorted(results.glob("*/*/[0-9][0-9][0-9][0-9]_*.json"))):  # ascending
         fallback[path.parent] = path
         if '"kind": "step_cost"' in text:
             newest[path.parent] = path
@@ -81,14 +88,9 @@ def newest_runs(results: Path) -> list[Path]:
 
 
 def newest_resolve(folder: Path) -> Path | None:
-    """The newest saved `nox -s resolve` run in a machine folder, if any (a broken file is passed over)."""
+    """The newest saved `nox -s resolve` run in a machine folder, if any (newest_runs named broken files)."""
     found = None
-    for path in sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.json")):
-        try:
-            text = path.read_text()
-            json.loads(text)
-        except (OSError, ValueError):
-            continue
+    for path, text in _complete_runs(sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.json")), say_skipped=False):
         if '"kind": "resolve"' in text:
             found = path
     return found
@@ -154,7 +156,7 @@ def plot_resolve(rows: list[dict], path: Path) -> None:
                 est = r[q][key]
                 value, half = est["value"] * 1e6, est.get("ci_drift", float("nan")) * 1e6
                 which = "drift-aware"
-                if math.isnan(half):  # a run saved before the drift-aware interval existed
+                if math.isnan(half):  # one batch only (a single triple): no drift-aware interval
                     half, which = est["ci"] * 1e6, "bootstrap"
                 label = f"all triples, {name}: {value:,.1f} ± {half:.1f} µs ({which})"
                 ax.axhline(value, color="black", ls=style, lw=1, label=label)
@@ -533,7 +535,7 @@ def resolve_section(path: Path, by_kind: dict, plot: Path, rel: Path) -> list[st
         o = r["q10"]["overhead"]
         half = o.get("ci_drift", float("nan"))
         if math.isnan(half):
-            met.append(f"{r['workload']}: no drift-aware interval in this run (bootstrap ±{o['ci'] * 1e6:.1f} µs)")
+            met.append(f"{r['workload']}: no drift-aware interval, one batch only (bootstrap ±{o['ci'] * 1e6:.1f} µs)")
         else:
             verdict = "met" if half <= 10e-6 else "not met"
             met.append(f"{r['workload']} {verdict} (±{half * 1e6:.1f} µs; the bootstrap alone: ±{o['ci'] * 1e6:.1f})")
