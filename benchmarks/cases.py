@@ -69,7 +69,8 @@ def case(workload: str, device: str, precision: str, smoke: bool, **overrides) -
 
 
 def rounds_for(device: str, precision: str, smoke: bool) -> int:
-    """The 32-true CPU cases carry the 10 µs resolution target: they get the most rounds."""
+    """The 32-true CPU cases are the headline overhead: they get the most rounds (the ±10 µs question
+    itself is `nox -s resolve`'s, see RESOLVE_TRIPLES)."""
     if smoke:
         return 1
     return ROUNDS if (device, precision) == ("cpu", "32-true") else FEW_ROUNDS
