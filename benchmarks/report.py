@@ -244,8 +244,8 @@ def plot_startup_memory(startup: dict, memory: list[dict], path: Path) -> None:
         vals.append(median * 1e3)
         errs.append(spread * 1e3)
     ax1.barh(names, vals, xerr=errs, capsize=3, color="#555")
-    for y, v in enumerate(vals):
-        ax1.annotate(f"{v:,.0f} ms" if v >= 10 else f"{v:.1f} ms", (v, y), va="center", fontsize=8,
+    for y, (v, e) in enumerate(zip(vals, errs, strict=True)):
+        ax1.annotate(f"{v:,.0f} ms" if v >= 10 else f"{v:.1f} ms", (v + e, y), va="center", fontsize=8,
                      xytext=(6, 0), textcoords="offset points")  # fmt: skip
     ax1.set_xlim(0, max(vals + [1]) * 1.2)
     ax1.invert_yaxis()
@@ -253,13 +253,16 @@ def plot_startup_memory(startup: dict, memory: list[dict], path: Path) -> None:
     ax1.set_title("Start-up")
     cases = sorted({m["case"] for m in memory})
     width = 0.4
+    top = 0.0
     for k, impl in enumerate(("raw", "lightning")):
         vals = [_mem(memory, c, impl) for c in cases]
+        top = max([top] + vals)
         ax2.bar([i + (k - 0.5) * width for i in range(len(cases))], vals, width, label=impl, color=IMPL_COLORS[impl])
     ax2.set_xticks(range(len(cases)), cases, rotation=20, ha="right", fontsize=8)
     ax2.set_ylabel("MiB (CPU: peak RSS of the process; CUDA: max allocated)")
     ax2.set_title("Peak memory")
-    ax2.legend()
+    ax2.set_ylim(0, top * 1.2)  # headroom, so the legend covers no bar
+    ax2.legend(loc="upper left", ncol=2)
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
@@ -315,7 +318,7 @@ def machine_section(path: Path, data: dict, plots: Path, rel: Path) -> list[str]
         out += [
             "### Per-step cost and Lightning's overhead",
             "",
-            f"Protocol: {', '.join(map(str, rounds))} rounds per case (the 32-true cases most); each round runs "
+            f"Protocol: {' or '.join(map(str, rounds))} rounds per case (the 32-true cases the most); each round runs "
             "every length once per implementation (raw and Lightning back to back, alternating which goes first, "
             "then the floor); one untimed warm-up run of each first; before every run `gc.collect()` then "
             "`gc.freeze()`, so the collector (still on) does not walk the benchmark process's own heap. Lengths "
