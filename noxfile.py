@@ -12,7 +12,7 @@ PYTEST_BENCH = ["--benchmark-columns=min,median,iqr,stddev,rounds", "--benchmark
 
 
 def _machine(session: nox.Session, device: str) -> str:
-    code = f"from benchmarks.harness import machine_name; print(machine_name({device!r}))"
+    code = f"from benchmarks.machine import machine_name; print(machine_name({device!r}))"
     return session.run("python", "-c", code, silent=True).strip().splitlines()[-1]
 
 

@@ -1,7 +1,7 @@
 """Lightning's CPU 32-true per-step overhead, resolved as finely as the host allows: `nox -s resolve` (~14 min).
 
 Not part of `nox -s bench` (marker `resolve`): it is the same question as test_step_cost asked with
-about ten times the runs and a finer estimator (harness.resolve and harness.analyse_resolve: the 10th
+about ten times the runs and a finer estimator (harness.resolve and stats.analyse_resolve: the 10th
 percentile per step position over (raw, Lightning, raw) triples, a drift-aware and a bootstrap interval,
 and an A/A control). `nox -s tests` still runs it once, tiny, so it stays runnable.
 """
@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks import harness
 from benchmarks.cases import WORKLOADS, case, case_id, resolve_triples
+from raw_torch.common.config import dataset_name
 
 
 @pytest.mark.resolve
@@ -26,7 +27,7 @@ def test_resolve(benchmark, smoke, workload):
         kind="resolve",
         case=case_id(workload, "cpu", "32-true"),
         workload=workload,
-        dataset=cfg.dataset if workload == "autoencoder" else "minimal-400",
+        dataset=dataset_name(cfg),
         steps_per_run=cfg.epochs * cfg.limit_train_batches,
         config=cfg.as_dict(),
         **result,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import tempfile
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 
 from benchmarks import harness
 from benchmarks.cases import MATRIX, base_config, case_id, need_device
-from raw_torch.config import resolve_device
+from raw_torch.common.config import phases
 from with_lightning.trainer import History, make_trainer
 
 
@@ -28,13 +29,12 @@ def test_imports(benchmark, smoke):
 
 
 def test_trainer_construction(benchmark, smoke):
-    cfg = base_config("autoencoder", "cpu", "32-true")
-    device = resolve_device("cpu")
     with tempfile.TemporaryDirectory() as root:
+        (phase,) = phases(base_config("autoencoder", "cpu", "32-true", out=root))
         benchmark.group = "start-up: Trainer construction (the default Trainer of the autoencoder)"
         benchmark.extra_info.update(kind="trainer_construction")
         benchmark.pedantic(
-            lambda: make_trainer(cfg, device, cfg.epochs, Path(root), History()),
+            lambda: make_trainer(phase, History()),
             rounds=1 if smoke else 20,
             warmup_rounds=0 if smoke else 2,
         )
@@ -47,7 +47,7 @@ def test_one_step_run(benchmark, smoke, workload, impl):
     cfg = base_config(workload, "cpu", "32-true", epochs=1, limit_train_batches=1)
     module = harness.run_module(impl, workload)
     with tempfile.TemporaryDirectory() as root:
-        runs = iter(range(10**6))
+        runs = itertools.count()
         benchmark.group = f"start-up: a run of one step ({workload}, cpu, 32-true)"
         benchmark.extra_info.update(kind="one_step", workload=workload, impl=impl)
         benchmark.pedantic(

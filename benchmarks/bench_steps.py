@@ -10,6 +10,7 @@ test_fit        pytest-benchmark's native measurement: one whole run at the long
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 
 from benchmarks import harness
 from benchmarks.cases import MATRIX, case, case_id, need_device, rounds_for
-from raw_torch.config import resolve_device
+from raw_torch.common.config import dataset_name, resolve_device
 
 IDS = [case_id(*c) for c in MATRIX]
 
@@ -35,7 +36,7 @@ def test_step_cost(benchmark, smoke, workload, device, precision):
         workload=workload,
         device=device,
         precision=precision,
-        dataset=cfg.dataset if workload == "autoencoder" else "minimal-400",
+        dataset=dataset_name(cfg),
         limits=limits,
         rounds=rounds,
         config=cfg.as_dict(),
@@ -70,7 +71,7 @@ def test_fit(benchmark, smoke, workload, device, precision, impl):
         return
     module = harness.run_module(impl, workload)
     with tempfile.TemporaryDirectory() as root:
-        runs = iter(range(10**6))
+        runs = itertools.count()
 
         def target():
             module.run(cfg.replace(out=str(Path(root) / str(next(runs)))))

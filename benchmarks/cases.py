@@ -16,7 +16,7 @@ import os
 import pytest
 import torch
 
-from raw_torch.config import PRECISIONS, RunConfig
+from raw_torch.common.config import PRECISIONS, WORKLOADS, RunConfig
 
 THREADS = int(os.environ.get("PAIRED_BENCH_THREADS", "1"))
 ROUNDS = int(os.environ.get("PAIRED_BENCH_ROUNDS", "12"))
@@ -28,7 +28,6 @@ def need_device(device: str) -> None:
         pytest.skip("no CUDA device on this machine (run `nox -s bench_gpu` on one)")
 
 
-WORKLOADS = ("minimal", "autoencoder")
 DEVICES = ("cpu", "cuda")
 
 # Run lengths: n = epochs x limit_train_batches. The epochs stay fixed within a case so that per-epoch

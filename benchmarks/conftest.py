@@ -22,8 +22,8 @@ from pytest_benchmark.storage.file import FileStorage
 from pytest_benchmark.utils import safe_dumps
 
 from benchmarks.cases import ROUNDS, THREADS
-from benchmarks.harness import versions
-from raw_torch.record import atomic_write
+from benchmarks.machine import versions
+from raw_torch.common.files import atomic_write
 
 
 def _atomic_save(storage: FileStorage):

@@ -8,14 +8,15 @@ Read it next to `with_lightning/trainer.py`; the sections are in the same order:
   5. fit                              <- `Trainer.fit`: sanity check, epochs, progress bar, TensorBoard, checkpoints,
                                           `ckpt_path=` (resume), NaN check, GradScaler skip count
   6. test                             <- `Trainer.test`
-Plain functions, no hooks: each workload passes its `compute_loss(model, batch)`.
+Plain functions, no hooks: each workload passes its `compute_loss(model, batch)`. What both sides share
+(settings, data, model, checkpoint files, RNG state, the NaN guard) is in `raw_torch/common/`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -27,12 +28,11 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from raw_torch.checkpoints import checkpoint_name, save_checkpoint
-from raw_torch.config import NonFiniteLoss, RunConfig
+from raw_torch.common.checkpoints import checkpoint_name, save_checkpoint
+from raw_torch.common.config import SANITY_VAL_STEPS, Phase, RunConfig, resolve_device
+from raw_torch.common.runstate import check_finite, optimizer_steps, rng_state, set_rng_state
 
 ComputeLoss = Callable[[nn.Module, list], torch.Tensor]
-SANITY_VAL_STEPS = 2  # Lightning: Trainer(num_sanity_val_steps=2), the default
-
 
 # --- 1. seeding and RNG isolation ----------------------------------------------------------------
 
@@ -42,33 +42,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
-
-
-def rng_state() -> dict:
-    """Every global RNG, as tensors and plain numbers, so a checkpoint holding it loads with weights_only=True.
-
-    Lightning: nothing. `trainer.fit(ckpt_path=...)` does not restore the global RNG (2.6.6), so a
-    resumed run shuffles differently from an uninterrupted one; with_lightning carries this same dict
-    in `on_save_checkpoint` / `on_load_checkpoint`. A hand-written loop has the same trap.
-    """
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 @contextlib.contextmanager
@@ -88,8 +61,9 @@ def isolated_rng():
 # --- 2. precision ---------------------------------------------------------------------------------
 
 
-def autocast(device: torch.device, precision: str):
-    """Lightning: the precision plugin's `forward_context()` around each *_step call."""
+def make_autocast(device: torch.device, precision: str):
+    """The autocast context, built once per run and entered around each forward (as nanoGPT does).
+    Lightning: the precision plugin's `forward_context()` around each *_step call."""
     if precision == "32-true":
         return contextlib.nullcontext()
     dtype = torch.float16 if precision == "16-mixed" else torch.bfloat16
@@ -109,18 +83,10 @@ def move_to_device(batch: list, device: torch.device) -> list:
 # --- 3. one training step -------------------------------------------------------------------------
 
 
-def training_step(
-    model: nn.Module,
-    batch: list,
-    compute_loss: ComputeLoss,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    device: torch.device,
-    precision: str,
-) -> torch.Tensor:
+def training_step(model, batch, compute_loss: ComputeLoss, optimizer, scaler, autocast) -> torch.Tensor:
     """Lightning: `training_step` returns the loss, automatic optimization does the rest."""
     optimizer.zero_grad()  # set_to_none=True, like Lightning's
-    with autocast(device, precision):
+    with autocast:  # the forward only: backward and the optimizer step run outside autocast
         loss = compute_loss(model, batch)
     scaler.scale(loss).backward()  # a no-op scale unless 16-mixed
     scaler.unscale_(optimizer)  # Lightning unscales before `on_before_optimizer_step` (gradient clipping goes here)
@@ -132,14 +98,7 @@ def training_step(
 # --- 4. evaluation --------------------------------------------------------------------------------
 
 
-def evaluate(
-    model: nn.Module,
-    loader: DataLoader,
-    compute_loss: ComputeLoss,
-    device: torch.device,
-    precision: str,
-    max_batches: int | None = None,
-) -> torch.Tensor:
+def evaluate(model, loader: DataLoader, compute_loss: ComputeLoss, device, autocast, max_batches=None) -> torch.Tensor:
     """Mean loss over the loader, weighted by batch size.
 
     Lightning: `self.log("val_loss", loss)` in validation_step, reduced on epoch end. The arithmetic
@@ -151,7 +110,7 @@ def evaluate(
     with torch.inference_mode():  # Lightning: Trainer(inference_mode=True), the default
         for batch in islice(loader, max_batches):
             batch = move_to_device(batch, device)
-            with autocast(device, precision):
+            with autocast:
                 loss = compute_loss(model, batch)
             total = total + loss.float() * len(batch[0])
             count = count + len(batch[0])
@@ -171,104 +130,94 @@ class History:
     skipped_steps: int = 0  # optimizer steps GradScaler skipped (inf/nan gradients in 16-mixed)
 
 
-def optimizer_steps(optimizer: torch.optim.Optimizer) -> int:
-    """Steps the optimizer really took. Adam counts them per parameter; a step GradScaler skips leaves
-    the count alone, so (steps run - steps taken) counts the skips without a sync per step."""
-    return max((int(s["step"]) for s in optimizer.state.values() if "step" in s), default=0)
+def checkpoint_state(phase: Phase, epoch, history, model, optimizer=None, scaler=None, **extra) -> dict:
+    """What a checkpoint holds: enough to resume bitwise (the RNG included) and to refuse a wrong --resume.
+    The lstsq twin has no optimizer and no scaler, so its checkpoints hold none."""
+    state = {"epoch": epoch, "global_step": history.global_step, "phase": phase.index, "model": model.state_dict()}
+    if optimizer is not None:
+        state.update(optimizer=optimizer.state_dict(), scaler=scaler.state_dict())
+    return {**state, "rng": rng_state(), "run_config": phase.cfg.as_dict(), **extra}
 
 
-def first_nonfinite(losses: list[torch.Tensor]) -> tuple[int, float] | None:
-    """(index, value) of the first NaN/inf loss, or None: one sync per call, not one per step."""
-    if not losses:
-        return None
-    stacked = torch.stack(losses)
-    bad = (~torch.isfinite(stacked)).nonzero()
-    return None if len(bad) == 0 else (int(bad[0]), float(stacked[bad[0]]))
+def save_epoch_checkpoint(phase: Phase, epoch: int, history: History, model, optimizer=None, scaler=None) -> None:
+    """Lightning: ModelCheckpoint(every_n_epochs=..., save_top_k=-1), saved after validation."""
+    if phase.cfg.checkpoint_every and (epoch + 1) % phase.cfg.checkpoint_every == 0:
+        state = checkpoint_state(phase, epoch, history, model, optimizer, scaler)
+        save_checkpoint(phase.run_dir / "checkpoints" / checkpoint_name(epoch, history.global_step), state)
 
 
-def check_finite(epoch_losses: list[torch.Tensor], global_step: int, epoch: int) -> None:
-    """Stop a run whose loss became NaN/inf, naming the step. Lightning: with_lightning's History callback
-    does the same at the same point (after the epoch's last batch, before validation and checkpoint)."""
-    found = first_nonfinite(epoch_losses)
-    if found is not None:
-        index, value = found
-        step = global_step - len(epoch_losses) + index
-        raise NonFiniteLoss(
-            f"train_loss became {value} at step {step} (epoch {epoch}); stopped before validation and checkpoint"
-        )
+def restore(resume: dict | None, model, optimizer, scaler, history: History) -> tuple[int, int]:
+    """Lightning: `fit(ckpt_path=...)` restores all of this (but not the RNG: see `start_epoch`).
+    Returns (first epoch to train, batches of it already trained)."""
+    if resume is None:
+        return 0, 0
+    model.load_state_dict(resume["model"])
+    optimizer.load_state_dict(resume["optimizer"])
+    scaler.load_state_dict(resume["scaler"])
+    history.global_step = resume["global_step"]
+    if "mid_epoch" in resume:  # saved after batch `batches_done` of epoch `epoch`: redo that epoch, skip them
+        return resume["epoch"], resume["mid_epoch"]["batches_done"]
+    return resume["epoch"] + 1, 0  # saved at the end of epoch `epoch`
 
 
-def checkpoint_state(cfg, phase, epoch, history, model, optimizer, scaler, **extra) -> dict:
-    """What a checkpoint holds: enough to resume bitwise (the RNG included) and to refuse a wrong --resume."""
-    return {
-        "epoch": epoch,
-        "global_step": history.global_step,
-        "phase": phase,  # 0, or 1 for the minimal example's finetune phase
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scaler": scaler.state_dict(),
-        "rng": rng_state(),
-        "run_config": cfg.as_dict(),
-        **extra,
-    }
+def start_epoch(train_loader: DataLoader, cfg: RunConfig, resume: dict | None, skip: int) -> tuple[Iterator, dict]:
+    """One epoch's batches (Lightning: `limit_train_batches`), and the RNG state its shuffle comes from.
+
+    When resuming, the checkpoint's RNG is restored first. Mid-epoch, the interrupted epoch's shuffle is
+    drawn again from the RNG it started with, its first `skip` batches are skipped (they were trained on),
+    and the RNG continues from where the checkpoint left it.
+    """
+    if resume is not None and "rng" in resume:
+        set_rng_state(resume["mid_epoch"]["rng_epoch_start"] if skip else resume["rng"])
+    epoch_rng = rng_state() if cfg.checkpoint_every_n_steps else None
+    batches = islice(train_loader, cfg.limit_train_batches)
+    if skip:
+        for _ in range(skip):
+            next(batches)
+        set_rng_state(resume["rng"])
+    return batches, epoch_rng
 
 
-def fit(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    compute_loss: ComputeLoss,
-    train_loader: DataLoader,
-    val_loader: DataLoader,
-    cfg: RunConfig,
-    device: torch.device,
-    epochs: int,
-    run_dir: Path,
-    resume: dict | None = None,
-    phase: int = 0,
-) -> History:
-    """Lightning: `Trainer(max_epochs=epochs, ...).fit(module, train_loader, val_loader, ckpt_path=...)`."""
-    scaler = make_scaler(device, cfg.precision)
+def open_writer(cfg: RunConfig, run_dir: Path) -> SummaryWriter | None:
+    """Lightning: TensorBoardLogger (`logger=False` without it)."""
+    return SummaryWriter(run_dir / "tensorboard") if cfg.logger else None
+
+
+def log_validation(writer: SummaryWriter | None, val_loss: float, history: History, epoch: int) -> None:
+    """Lightning logs epoch-end validation at the step of the epoch's last batch, with "epoch" beside it."""
+    if writer:
+        writer.add_scalar("val_loss", val_loss, history.global_step - 1)
+        writer.add_scalar("epoch", epoch, history.global_step - 1)
+
+
+def fit(model, optimizer, compute_loss: ComputeLoss, loaders: tuple, phase: Phase, resume=None) -> History:
+    """Lightning: `Trainer(max_epochs=phase.epochs, ...).fit(module, train_loader, val_loader, ckpt_path=...)`."""
+    cfg, (train_loader, val_loader) = phase.cfg, loaders
+    device = resolve_device(cfg.device)
+    autocast, scaler = make_autocast(device, cfg.precision), make_scaler(device, cfg.precision)
     history = History()
-    start_epoch, skip = 0, 0
-    if resume is not None:  # Lightning: ckpt_path= restores all of this (but not the RNG: see rng_state)
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        scaler.load_state_dict(resume["scaler"])
-        history.global_step = resume["global_step"]
-        if "mid_epoch" in resume:  # saved after batch `skip` of epoch `epoch`: redo that epoch's shuffle, skip
-            start_epoch, skip = resume["epoch"], resume["mid_epoch"]["batches_done"]
-        else:  # saved at the end of epoch `epoch`
-            start_epoch = resume["epoch"] + 1
+    first_epoch, skip = restore(resume, model, optimizer, scaler, history)
     steps_taken_before = optimizer_steps(optimizer)
-    writer = SummaryWriter(Path(run_dir) / "tensorboard") if cfg.logger else None  # Lightning: TensorBoardLogger
+    total = min(len(train_loader), cfg.limit_train_batches or len(train_loader))
+    writer = open_writer(cfg, phase.run_dir)
     model.train()
-
-    # Sanity check: 2 validation batches before training, not logged, consuming no RNG.
-    if cfg.sanity_check:
+    if cfg.sanity_check:  # 2 validation batches before training, not logged, consuming no RNG
         with isolated_rng():
-            evaluate(model, val_loader, compute_loss, device, cfg.precision, max_batches=SANITY_VAL_STEPS)
+            evaluate(model, val_loader, compute_loss, device, autocast, max_batches=SANITY_VAL_STEPS)
 
     step_losses = []  # kept on the device; converted once at the end, so no sync per step
     try:
-        for epoch in range(start_epoch, epochs):
-            resuming = resume is not None and epoch == start_epoch
-            if resuming and "rng" in resume:
-                set_rng_state(resume["mid_epoch"]["rng_epoch_start"] if skip else resume["rng"])
-            epoch_rng = rng_state() if cfg.checkpoint_every_n_steps else None  # this epoch's shuffle comes from it
-            batches = islice(train_loader, cfg.limit_train_batches)  # Lightning: limit_train_batches
-            total = min(len(train_loader), cfg.limit_train_batches or len(train_loader))
+        for epoch in range(first_epoch, phase.epochs):
+            resuming = resume if epoch == first_epoch else None
+            batches, epoch_rng = start_epoch(train_loader, cfg, resuming, skip if resuming else 0)
             done = skip if resuming else 0
-            if done:  # the same shuffle as the interrupted epoch; its first `done` batches were trained on
-                next(islice(batches, done, done), None)
-                set_rng_state(resume["rng"])
             first_of_epoch = len(step_losses)
-            # Lightning: TQDMProgressBar
-            bar = tqdm(
+            bar = tqdm(  # Lightning: TQDMProgressBar
                 batches, total=total, initial=done, desc=f"Epoch {epoch}", disable=not cfg.progress_bar, leave=False
             )
             for batch in bar:
                 batch = move_to_device(batch, device)
-                loss = training_step(model, batch, compute_loss, optimizer, scaler, device, cfg.precision)
+                loss = training_step(model, batch, compute_loss, optimizer, scaler, autocast)
                 step_losses.append(loss)
                 # Lightning: self.log("train_loss", loss) is written every log_every_n_steps, with "epoch" beside it
                 if writer and (history.global_step + 1) % cfg.log_every_n_steps == 0:
@@ -281,23 +230,17 @@ def fit(
                 # Lightning: ModelCheckpoint(every_n_train_steps=N), a second callback, into checkpoints/steps
                 if cfg.checkpoint_every_n_steps and history.global_step % cfg.checkpoint_every_n_steps == 0:
                     mid_epoch = {"batches_done": done, "rng_epoch_start": epoch_rng}
-                    state = checkpoint_state(cfg, phase, epoch, history, model, optimizer, scaler, mid_epoch=mid_epoch)
+                    state = checkpoint_state(phase, epoch, history, model, optimizer, scaler, mid_epoch=mid_epoch)
                     name = checkpoint_name(epoch, history.global_step)
-                    save_checkpoint(Path(run_dir) / "checkpoints" / "steps" / name, state)
+                    save_checkpoint(phase.run_dir / "checkpoints" / "steps" / name, state)
             bar.close()
 
             if cfg.limit_val_batches != 0:  # Lightning: limit_val_batches=0 turns validation off
-                val_loss = evaluate(model, val_loader, compute_loss, device, cfg.precision, cfg.limit_val_batches)
-                history.val_loss.append(val_loss.item())
-                if writer:  # Lightning logs epoch-end validation at the step of the epoch's last batch
-                    writer.add_scalar("val_loss", val_loss.item(), history.global_step - 1)
-                    writer.add_scalar("epoch", epoch, history.global_step - 1)
+                val_loss = evaluate(model, val_loader, compute_loss, device, autocast, cfg.limit_val_batches).item()
+                history.val_loss.append(val_loss)
+                log_validation(writer, val_loss, history, epoch)
             history.epoch = epoch + 1
-
-            # Lightning: ModelCheckpoint(every_n_epochs=..., save_top_k=-1), saved after validation
-            if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0:
-                state = checkpoint_state(cfg, phase, epoch, history, model, optimizer, scaler)
-                save_checkpoint(Path(run_dir) / "checkpoints" / checkpoint_name(epoch, history.global_step), state)
+            save_epoch_checkpoint(phase, epoch, history, model, optimizer, scaler)
     finally:
         if writer:
             writer.close()
@@ -309,19 +252,12 @@ def fit(
 # --- 6. test --------------------------------------------------------------------------------------
 
 
-def test(
-    model: nn.Module,
-    test_loader: DataLoader,
-    compute_loss: ComputeLoss,
-    cfg: RunConfig,
-    device: torch.device,
-    history: History,
-    run_dir: Path,
-) -> float:
+def test(model, test_loader: DataLoader, compute_loss: ComputeLoss, phase: Phase, history: History) -> float:
     """Lightning: `trainer.test(module, test_loader)` after fit, logged at the fit's last step."""
-    test_loss = evaluate(model, test_loader, compute_loss, device, cfg.precision).item()
+    cfg, device = phase.cfg, resolve_device(phase.cfg.device)
+    test_loss = evaluate(model, test_loader, compute_loss, device, make_autocast(device, cfg.precision)).item()
     if cfg.logger:
-        with SummaryWriter(Path(run_dir) / "tensorboard") as writer:
+        with SummaryWriter(phase.run_dir / "tensorboard") as writer:
             writer.add_scalar("test_loss", test_loss, history.global_step)
             writer.add_scalar("epoch", history.epoch, history.global_step)
     return test_loss

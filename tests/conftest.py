@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from raw_torch.config import RunConfig, main_guard
+from raw_torch.common.cli import main_guard
+from raw_torch.common.config import RunConfig
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import run_side
 
-from benchmarks import harness
+from benchmarks import harness, stats
 from benchmarks.cases import base_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,9 +40,9 @@ def test_ols_recovers_a_line_and_its_interval_covers_it():
     rng = np.random.default_rng(0)
     x = np.repeat([100, 200, 300, 400], 8)
     y = 0.25 + 0.001 * x + rng.normal(0, 0.01, len(x))
-    fit = harness.ols(x, y)
+    fit = stats.ols(x, y)
     assert abs(fit["b"] - 0.001) < fit["b_ci"] and abs(fit["a"] - 0.25) < fit["a_ci"]
-    exact = harness.ols([1, 2, 3], [3, 5, 7])
+    exact = stats.ols([1, 2, 3], [3, 5, 7])
     assert exact["a"] == pytest.approx(1) and exact["b"] == pytest.approx(2) and exact["b_ci"] == pytest.approx(0)
 
 
@@ -53,7 +53,7 @@ def test_paired_analysis_subtracts_the_right_pairs():
         for n in (100, 200)
         for impl, step in (("raw", 1e-3), ("lightning", 1.5e-3), ("floor", 0.8e-3))
     ]
-    result = harness.analyse(samples, base_config("minimal", "cpu", "32-true"), ("raw", "lightning", "floor"))
+    result = stats.analyse(samples, base_config("minimal", "cpu", "32-true"), ("raw", "lightning", "floor"))
     assert result["overhead"]["step"]["mean"] == pytest.approx(0.5e-3)
     assert result["overhead"]["pct"] == pytest.approx(50)
     assert result["overhead"]["fit"]["b"] == pytest.approx(0.5e-3)
@@ -81,7 +81,7 @@ def test_resolve_keeps_costs_at_fixed_steps_and_leaves_out_interference():
         "lightning": _noisy_runs(rng, raw_cost + extra, 40, slow_runs=3),
         "raw_again": _noisy_runs(rng, raw_cost, 40),
     }
-    result = harness.analyse_resolve(intervals, boot=300)
+    result = stats.analyse_resolve(intervals, boot=300)
     for q in ("q10", "q50"):  # the every-50th-step cost is in, once; the interval is about right
         over, control = result[q]["overhead"], result[q]["control"]
         assert abs(over["value"] - truth) <= 2 * over["ci"] and over["ci"] < 15e-6, (q, over)
@@ -104,7 +104,7 @@ def test_resolve_drift_aware_interval_widens_when_the_overhead_wanders():
         "lightning": _noisy_runs(rng, cost + 0.4e-3, 64) + wander,
         "raw_again": _noisy_runs(rng, cost, 64),
     }
-    q10 = harness.analyse_resolve(intervals, boot=300)["q10"]
+    q10 = stats.analyse_resolve(intervals, boot=300)["q10"]
     assert q10["overhead"]["ci_drift"] > 1.5 * q10["overhead"]["ci"]
     assert max(q10["overhead"]["batches"]) - min(q10["overhead"]["batches"]) > 60e-6
     assert q10["control"]["ci_drift"] < 15e-6  # raw against raw does not wander
@@ -114,7 +114,7 @@ def test_resolve_interval_holds_zero_when_both_sides_are_the_same_code():
     rng = np.random.default_rng(2)
     cost = 1e-3 + 1e-4 * np.sin(np.arange(150))
     intervals = {k: _noisy_runs(rng, cost, 30) for k in ("raw", "lightning", "raw_again")}
-    result = harness.analyse_resolve(intervals, boot=300)
+    result = stats.analyse_resolve(intervals, boot=300)
     for q in ("q10", "q50"):
         assert abs(result[q]["overhead"]["value"]) <= 2 * result[q]["overhead"]["ci"]
         assert result[q]["overhead"]["ci_drift"] < 3 * result[q]["overhead"]["ci"]  # no drift: the two agree

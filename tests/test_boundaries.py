@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -14,8 +15,9 @@ import torch
 from conftest import call
 from torch import nn
 
-from raw_torch.config import RunConfig
-from raw_torch.data import load_images, make_autoencoder_loaders
+from raw_torch.common.cli import build_parser
+from raw_torch.common.config import WORKLOADS, RunConfig, default_of
+from raw_torch.common.data import load_images, make_autoencoder_loaders
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +29,7 @@ def run_cmd(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 def test_raw_side_never_imports_lightning(tmp_path):
     code = (
         "import sys, raw_torch.minimal as m, raw_torch.autoencoder, raw_torch.evaluate\n"
-        "from raw_torch.config import RunConfig\n"
+        "from raw_torch.common.config import RunConfig\n"
         f"m.run(RunConfig.for_workload('minimal', epochs=1, device='cpu', progress_bar=False, out={str(tmp_path)!r}))\n"
         "names = ('lightning', 'pytorch_lightning', 'lightning_fabric')\n"
         "bad = sorted(k for k in sys.modules if k.split('.')[0] in names)\n"
@@ -36,6 +38,60 @@ def test_raw_side_never_imports_lightning(tmp_path):
     proc = run_cmd("-c", code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+LESSON = ("raw_torch.loop", "raw_torch.minimal", "raw_torch.autoencoder", "raw_torch.evaluate")
+
+
+def imports_of(source: str) -> set[str]:
+    """Every module a file imports, `from raw_torch import loop` counted as raw_torch.loop."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def lesson_imports(folder: str) -> dict[str, list[str]]:
+    """{file: what it imports from the raw side beyond raw_torch.common}, for every file in the folder."""
+    found = {}
+    for path in sorted((ROOT / folder).glob("*.py")):
+        names = {n for n in imports_of(path.read_text()) if n.split(".")[0] == "raw_torch"}
+        bad = sorted(
+            n for n in names if n not in ("raw_torch", "raw_torch.common") and not n.startswith("raw_torch.common.")
+        )
+        if bad:
+            found[path.name] = bad
+    return found
+
+
+def test_with_lightning_never_imports_the_raw_lesson():
+    """The import rule of raw_torch/common/__init__.py: with_lightning/ and common/ use what both sides share,
+    never the hand-written loop, so changing the lesson cannot change what Lightning runs or saves.
+    common/ imports no Lightning either, and nothing of the lesson (so none is reached indirectly)."""
+    assert lesson_imports("with_lightning") == {}
+    assert lesson_imports("raw_torch/common") == {}
+    for path in (ROOT / "raw_torch" / "common").glob("*.py"):
+        assert not any("lightning" in n for n in imports_of(path.read_text())), path.name
+    # control: the check sees every spelling of an import of the lesson
+    for line in ("from raw_torch import loop", "import raw_torch.minimal", "from raw_torch.evaluate import x"):
+        assert set(LESSON) & imports_of(line), line
+    assert not set(LESSON) & imports_of("from raw_torch.common import checkpoints")
+
+
+@pytest.mark.parametrize("impl", ["raw", "lightning"])
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_every_flag_default_is_its_settings_default(workload, impl):
+    """The command line is built from RunConfig's fields: one default per setting, nowhere else."""
+    parser = build_parser(workload, impl)
+    flags = [a for a in parser._actions if a.dest != "help"]
+    assert len(flags) >= 20
+    for action in flags:
+        assert action.default == default_of(action.dest, workload), action.dest
+    assert RunConfig.for_workload(workload, **vars(parser.parse_args([]))) == RunConfig.for_workload(workload)
 
 
 class WithPlainTensor(pl.LightningModule):

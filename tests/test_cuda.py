@@ -11,7 +11,7 @@ import torch
 from conftest import PRECISIONS, assert_params_equal, run_side
 from test_boundaries import WithBuffer, WithPlainTensor
 
-from raw_torch.config import RunConfig
+from raw_torch.common.config import RunConfig
 
 pytestmark = [
     pytest.mark.cuda,

@@ -6,8 +6,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from raw_torch import checkpoints
-from raw_torch.config import RunConfig
+from raw_torch.common import checkpoints
+from raw_torch.common.config import RunConfig
 from raw_torch.evaluate import evaluate_folder as raw_evaluate
 from with_lightning.evaluate import evaluate_folder as lit_evaluate
 
@@ -89,7 +89,7 @@ def test_sanity_check_consumes_no_randomness(tmp_path):
     changes nothing in a shuffled run. Control: merely starting a validation pass draws from the RNG."""
     from conftest import run_side
 
-    from raw_torch.data import make_autoencoder_loaders
+    from raw_torch.common.data import make_autoencoder_loaders
 
     cfg = RunConfig.for_workload("autoencoder", dataset="synthetic", epochs=2, limit_train_batches=5, device="cpu")
     with_check = run_side("raw", cfg.replace(out=str(tmp_path / "on")))

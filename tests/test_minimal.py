@@ -7,7 +7,7 @@ import torch
 from conftest import PRECISIONS, assert_params_equal
 from test_features import scalars
 
-from raw_torch.models import LinearRegression
+from raw_torch.common.models import LinearRegression
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)

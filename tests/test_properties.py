@@ -13,7 +13,8 @@ from conftest import assert_params_equal, run_side
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from raw_torch.config import NonFiniteLoss, RunConfig
+from raw_torch.common.config import RunConfig
+from raw_torch.common.errors import NonFiniteLoss
 
 EXAMPLES = int(os.environ.get("PAIRED_HYPOTHESIS_EXAMPLES", "50"))
 

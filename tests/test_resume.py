@@ -15,8 +15,8 @@ from conftest import PRECISIONS, assert_params_equal, run_side
 from test_features import scalars
 from test_parity import CASES, STEPS
 
-from raw_torch.checkpoints import load_checkpoint
-from raw_torch.config import RunConfig
+from raw_torch.common.checkpoints import load_checkpoint
+from raw_torch.common.config import RunConfig
 
 SIDES = ("raw", "lightning")
 

@@ -20,8 +20,9 @@ import pytorch_lightning as pl
 import torch
 from conftest import call, run_side
 
-from raw_torch.checkpoints import in_training_order, load_checkpoint, save_checkpoint
-from raw_torch.config import NonFiniteLoss, RunConfig
+from raw_torch.common.checkpoints import in_training_order, load_checkpoint, save_checkpoint
+from raw_torch.common.config import RunConfig
+from raw_torch.common.errors import NonFiniteLoss
 from with_lightning.minimal import LitLinearRegression
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,23 +7,23 @@ runs only the encoder, the loss needs both. Read next to `raw_torch/autoencoder.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from raw_torch.checkpoints import load_for_resume
-from raw_torch.config import RunConfig, config_from_argv, main_guard, resolve_device
-from raw_torch.data import check_limits, dataset_name, make_autoencoder_loaders
-from raw_torch.models import AutoEncoder
-from raw_torch.record import RunRecord, params_sha256
-from with_lightning.trainer import CarriesRunState, History, make_trainer, sigterm_reported
+from raw_torch.common.checkpoints import load_for_resume
+from raw_torch.common.cli import main_guard, train_main
+from raw_torch.common.config import RunConfig, phases
+from raw_torch.common.data import check_limits, make_autoencoder_loaders
+from raw_torch.common.models import AutoEncoder
+from raw_torch.common.record import RunRecord, run_record
+from with_lightning.trainer import History, make_trainer, sigterm_reported
 
 # --- the model's loss and steps -------------------------------------------------------------------
 
 
-class LitAutoEncoder(CarriesRunState):
+class LitAutoEncoder(pl.LightningModule):
     def __init__(self, cfg: RunConfig, lr: float) -> None:
         super().__init__()
         self.model = AutoEncoder(hidden=cfg.hidden)  # the shared nn.Module
@@ -59,41 +59,21 @@ class LitAutoEncoder(CarriesRunState):
 def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
     """Train, validate and test; `loaders` (train, val, test) replaces the shared construction (benchmarks)."""
     pl.seed_everything(cfg.seed, verbose=False)
-    device = resolve_device(cfg.device)
-    run_dir = Path(cfg.out)
     load_for_resume(cfg, "lightning")  # checked before anything is written (weights_only, layout, flags)
     train_loader, val_loader, test_loader = loaders or make_autoencoder_loaders(cfg)
     check_limits(cfg, train_loader, val_loader)
     module = LitAutoEncoder(cfg, lr=cfg.lr)
 
+    (phase,) = phases(cfg)
     history = History()
-    trainer = make_trainer(cfg, device, cfg.epochs, run_dir, history)
+    trainer = make_trainer(phase, history)  # pl.Trainer(max_epochs=..., ...): with_lightning/trainer.py
     trainer.fit(module, train_loader, val_loader, ckpt_path=cfg.resume, weights_only=True)
     (test_metrics,) = trainer.test(module, test_loader, verbose=False)
-    return RunRecord(
-        impl="lightning",
-        workload="autoencoder",
-        device=device.type,
-        precision=cfg.precision,
-        dataset=dataset_name(cfg),
-        seed=cfg.seed,
-        train_loss=history.train_loss,
-        val_loss=history.val_loss,
-        test_loss=test_metrics["test_loss"],
-        params_sha256=params_sha256(module.model),
-        skipped_steps=history.skipped_steps,
-        model=module.model,
-    )
+    return run_record(cfg, "lightning", module.model, test_metrics["test_loss"], [history])
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = config_from_argv("autoencoder", "lightning", argv)
-    with sigterm_reported():
-        record = run(cfg)
-    record.save(cfg.out)
-    print(record.summary())
-    print(f"wrote {cfg.out}/metrics.json")
-    return 0
+    return train_main("autoencoder", "lightning", run, argv, guard=sigterm_reported)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
     python -m with_lightning.evaluate RUN_DIR/checkpoints [--device cpu] [--out FILE.json]
 
 `trainer.test(module, loader, ckpt_path=...)` for each file, in the order the shared helper
-`raw_torch.checkpoints.in_training_order` gives (not `os.listdir` order, not string order).
+`raw_torch.common.checkpoints.in_training_order` gives (not `os.listdir` order, not string order).
 Read next to `raw_torch/evaluate.py`.
 """
 
@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from raw_torch.checkpoints import load_checkpoint
-from raw_torch.config import RunConfig, main_guard, resolve_device
-from raw_torch.data import make_loaders
-from raw_torch.evaluate import checkpoints_or_fail
-from raw_torch.evaluate import main as evaluate_main
+from raw_torch.common.checkpoints import checkpoints_or_fail, load_checkpoint
+from raw_torch.common.cli import evaluate_main, main_guard
+from raw_torch.common.config import RunConfig, resolve_device
+from raw_torch.common.data import make_loaders
 from with_lightning.autoencoder import LitAutoEncoder
 from with_lightning.minimal import LitLinearRegression
 from with_lightning.trainer import precision_flags
@@ -53,7 +52,7 @@ def evaluate_folder(folder: Path, device_name: str = "auto") -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return evaluate_main(argv, evaluate=evaluate_folder, prog="python -m with_lightning.evaluate")
+    return evaluate_main("lightning", evaluate_folder, argv)
 
 
 if __name__ == "__main__":

@@ -11,24 +11,23 @@ Read next to `raw_torch/minimal.py`; the Trainer is built in `with_lightning/tra
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from raw_torch.checkpoints import load_for_resume
-from raw_torch.config import RunConfig, config_from_argv, main_guard, resolve_device
-from raw_torch.data import check_limits, dataset_name, make_minimal_loaders
-from raw_torch.minimal import report
-from raw_torch.models import LinearRegression, lstsq_fit_
-from raw_torch.record import RunRecord, params_sha256
-from with_lightning.trainer import CarriesRunState, History, make_trainer, sigterm_reported
+from raw_torch.common.checkpoints import load_for_resume
+from raw_torch.common.cli import main_guard, train_main
+from raw_torch.common.config import RunConfig, phases
+from raw_torch.common.data import check_limits, make_minimal_loaders
+from raw_torch.common.models import LinearRegression, lstsq_fit_
+from raw_torch.common.record import RunRecord, run_record
+from with_lightning.trainer import History, make_trainer, sigterm_reported
 
 # --- the model's loss and steps -------------------------------------------------------------------
 
 
-class LitLinearRegression(CarriesRunState):
+class LitLinearRegression(pl.LightningModule):
     def __init__(self, cfg: RunConfig, lr: float) -> None:
         super().__init__()
         self.model = LinearRegression()  # the shared nn.Module
@@ -91,54 +90,25 @@ class LitLstsq(LitLinearRegression):
 def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
     """Train, validate and test; `loaders` (train, val, test) replaces the shared construction (benchmarks)."""
     pl.seed_everything(cfg.seed, verbose=False)
-    device = resolve_device(cfg.device)
-    run_dir = Path(cfg.out)
     resume = load_for_resume(cfg, "lightning")  # checked before anything is written (weights_only, layout, flags)
     train_loader, val_loader, test_loader = loaders or make_minimal_loaders(cfg)
     check_limits(cfg, train_loader, val_loader)
     module = (LitLstsq if cfg.solver == "lstsq" else LitLinearRegression)(cfg, lr=cfg.lr)
 
-    phases = [(cfg.lr, cfg.epochs, run_dir)]
-    if cfg.solver == "adam" and cfg.finetune_epochs:  # the note's "finetuning": a fresh Adam, small lr
-        phases.append((cfg.finetune_lr, cfg.finetune_epochs, run_dir / "finetune"))
-    start_phase = resume["phase"] if resume else 0  # a finetune checkpoint resumes the finetune phase
-    train_loss, val_loss, skipped = [], [], 0
-    for phase, (lr, epochs, phase_dir) in enumerate(phases[start_phase:], start_phase):
-        module.lr, module.phase = lr, phase  # a new fit calls configure_optimizers again: a fresh Adam
-        history = History()
-        trainer = make_trainer(cfg, device, epochs, phase_dir, history)
-        ckpt_path = cfg.resume if phase == start_phase else None
-        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
-        train_loss += history.train_loss
-        val_loss += history.val_loss
-        skipped += history.skipped_steps
-
-    (test_metrics,) = trainer.test(module, test_loader, verbose=False)
-    return RunRecord(
-        impl="lightning",
-        workload="minimal",
-        device=device.type,
-        precision=cfg.precision,
-        dataset=dataset_name(cfg),
-        seed=cfg.seed,
-        train_loss=train_loss,
-        val_loss=val_loss,
-        test_loss=test_metrics["test_loss"],
-        params_sha256=params_sha256(module.model),
-        skipped_steps=skipped,
-        model=module.model,
-    )
+    plan = phases(cfg, start=resume["phase"] if resume else 0)  # a finetune checkpoint resumes the finetune phase
+    histories, trainers = [], []
+    for phase in plan:  # the note's "finetuning" is a second fit: configure_optimizers runs again, a fresh Adam
+        module.lr = phase.lr
+        histories.append(History())
+        trainers.append(make_trainer(phase, histories[-1]))  # pl.Trainer(...): with_lightning/trainer.py
+        ckpt_path = cfg.resume if phase is plan[0] else None
+        trainers[-1].fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    (test_metrics,) = trainers[-1].test(module, test_loader, verbose=False)  # logged at the last fit's last step
+    return run_record(cfg, "lightning", module.model, test_metrics["test_loss"], histories)
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = config_from_argv("minimal", "lightning", argv)
-    with sigterm_reported():
-        record = run(cfg)
-    record.save(cfg.out)
-    print(record.summary())
-    print(report(record))
-    print(f"wrote {cfg.out}/metrics.json")
-    return 0
+    return train_main("minimal", "lightning", run, argv, guard=sigterm_reported)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The Trainer both Lightning workloads use: each flag replaces a section of `raw_torch/loop.py`.
 
-1. seeding and RNG isolation        `pl.seed_everything`; the sanity check runs inside `isolate_rng` by itself
+1. seeding and RNG isolation        `pl.seed_everything`; the sanity check runs inside `isolate_rng` by itself;
+                                    the RNG a checkpoint must carry (`RunState`)
 2. precision                        `precision=` (and the CPU fp16 plugin, see `precision_flags`)
 3. one training step                the LightningModule's `training_step`; automatic optimization
 4. evaluation                       `validation_step` / `test_step` with `self.log` (epoch mean by batch size)
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -23,32 +23,34 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins import MixedPrecision
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from raw_torch.config import Interrupted, RunConfig
-from raw_torch.loop import SANITY_VAL_STEPS, check_finite, optimizer_steps, rng_state, set_rng_state
+from raw_torch.common.config import SANITY_VAL_STEPS, Phase, resolve_device
+from raw_torch.common.errors import Interrupted
+from raw_torch.common.runstate import check_finite, optimizer_steps, rng_state, set_rng_state
 
 # --- 1. seeding and RNG: what a checkpoint must carry ---------------------------------------------
 
 
-class CarriesRunState(pl.LightningModule):
-    """The checkpoint hooks both LightningModules share.
+class RunState(Callback):
+    """What every checkpoint of this suite carries besides Lightning's own state.
 
     `trainer.fit(ckpt_path=...)` restores weights, optimizer, GradScaler, loops and callbacks, but not the
     global RNG (pytorch-lightning 2.6.6): with a shuffled DataLoader the resumed run would draw another
-    batch order than the uninterrupted one. The RNG travels in the checkpoint, as on the raw side.
+    batch order than the uninterrupted one. The RNG travels in the checkpoint, as on the raw side, with
+    the run's settings and phase (for the --resume checks).
     """
 
-    cfg: RunConfig
-    phase: int = 0  # 1 during the minimal example's finetune phase
+    def __init__(self, phase: Phase) -> None:
+        self.phase = phase
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["run_config"] = self.cfg.as_dict()  # plain types: loadable with weights_only=True
-        checkpoint["phase"] = self.phase
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["run_config"] = self.phase.cfg.as_dict()  # plain types: loadable with weights_only=True
+        checkpoint["phase"] = self.phase.index  # 1 during the minimal example's finetune phase
         checkpoint["rng"] = rng_state()
         # only a flag, for the --resume checks: Lightning restores its own loop position (the raw side
         # stores a dict there: batches done and the epoch's starting RNG)
-        checkpoint["mid_epoch"] = not self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+        checkpoint["mid_epoch"] = not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         if "rng" in checkpoint:
             set_rng_state(checkpoint["rng"])
 
@@ -112,12 +114,14 @@ class History(Callback):
         return [float(v) for v in torch.stack(self.step_losses).cpu()] if self.step_losses else []
 
 
-def make_trainer(cfg: RunConfig, device: torch.device, epochs: int, run_dir: Path, history: History) -> pl.Trainer:
-    callbacks: list[Callback] = [history]
+def make_trainer(phase: Phase, history: History) -> pl.Trainer:
+    """The Trainer of one phase: every argument is a feature `raw_torch/loop.py` writes out by hand."""
+    cfg, run_dir = phase.cfg, phase.run_dir
+    callbacks: list[Callback] = [history, RunState(phase)]
     if cfg.checkpoint_every:
         callbacks.append(
             ModelCheckpoint(
-                dirpath=Path(run_dir) / "checkpoints",
+                dirpath=run_dir / "checkpoints",
                 filename="{epoch}-{step}",
                 save_top_k=-1,  # keep every checkpoint
                 every_n_epochs=cfg.checkpoint_every,
@@ -126,17 +130,18 @@ def make_trainer(cfg: RunConfig, device: torch.device, epochs: int, run_dir: Pat
     if cfg.checkpoint_every_n_steps:  # mid-epoch checkpoints: a second callback, its own folder
         callbacks.append(
             ModelCheckpoint(
-                dirpath=Path(run_dir) / "checkpoints" / "steps",
+                dirpath=run_dir / "checkpoints" / "steps",
                 filename="{epoch}-{step}",
                 save_top_k=-1,
                 every_n_train_steps=cfg.checkpoint_every_n_steps,
             )
         )
+    device = resolve_device(cfg.device)
     return pl.Trainer(
         accelerator=device.type,
         devices=1,
         **precision_flags(device, cfg.precision),
-        max_epochs=epochs,
+        max_epochs=phase.epochs,
         limit_train_batches=cfg.limit_train_batches,
         limit_val_batches=cfg.limit_val_batches,
         num_sanity_val_steps=SANITY_VAL_STEPS if cfg.sanity_check else 0,

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from raw_torch.config import RunConfig, UsageError
+from raw_torch.common.config import DATASETS, RunConfig, dataset_name
+from raw_torch.common.errors import UsageError
 
 MINIMAL_SAMPLES = 400
 IMAGE_SIZE = 28 * 28
@@ -131,7 +132,7 @@ def load_images(name: str, data_dir: str = "data") -> tuple[torch.Tensor, torch.
     if name in ("mnist", "fashion-mnist"):
         tx, ty, sx, sy = _torchvision(name, data_dir)
         return tx, ty.long(), sx, sy.long()
-    raise UsageError(f"unknown dataset {name!r}; choose one of mnist, fashion-mnist, mnist-5k, synthetic")
+    raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:
@@ -169,7 +170,3 @@ def check_limits(cfg: RunConfig, train: DataLoader, val: DataLoader) -> None:
                 f"{flag} {limit}: the {what} data has only {len(loader)} batches of {cfg.batch_size} "
                 f"({dataset_name(cfg)})"
             )
-
-
-def dataset_name(cfg: RunConfig) -> str:
-    return "minimal-400" if cfg.workload == "minimal" else cfg.dataset

@@ -1,17 +1,17 @@
-"""The result record both sides return, and how it is written (`metrics.json`)."""
+"""The result record both sides return, built in one place (`run_record`) and written as `metrics.json`."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
+
+from raw_torch.common.config import RunConfig, dataset_name, resolve_device
+from raw_torch.common.files import write_json_atomic
 
 
 def params_sha256(model: nn.Module) -> str:
@@ -20,38 +20,6 @@ def params_sha256(model: nn.Module) -> str:
     for _, p in model.named_parameters():
         h.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
-
-
-@contextlib.contextmanager
-def atomic_write(path: Path):
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block finishes.
-
-    An error, Ctrl-C or SIGTERM (see config.main_guard) inside the block removes the temporary file, so
-    a reader only ever sees the old file or the complete new one. Every file the suite writes for
-    keeps (checkpoints, metrics.json, benchmark JSON, REPORT.md, plots) goes through here.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; a kept file gets the mode open() would give it
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _new_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1) + "\n")
 
 
 @dataclass
@@ -70,8 +38,7 @@ class RunRecord:
     model: nn.Module | None = field(default=None, repr=False)  # the trained shared model (not serialized)
 
     def to_json(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "model"}
-        return d
+        return {k: v for k, v in self.__dict__.items() if k != "model"}
 
     def save(self, out_dir: str | Path) -> Path:
         path = Path(out_dir) / "metrics.json"
@@ -87,3 +54,40 @@ class RunRecord:
             f"test_loss {self.test_loss:.6g}, params sha256 {self.params_sha256[:12]}"
             + (f", {self.skipped_steps} steps skipped by GradScaler" if self.precision == "16-mixed" else "")
         )
+
+    def describe_line(self) -> str:
+        """The minimal example, as the note printed it: the learned line and a prediction far outside the data."""
+        linear = self.model.linear
+        w, b = linear.weight.detach().cpu(), linear.bias.detach().cpu()
+        with torch.no_grad():
+            far = self.model(torch.tensor([[1e7, 0.0]], device=linear.weight.device))
+        return (
+            f"weight {w.flatten().tolist()}, bias {b.item():.6f}, model([1e7, 0]) = {far.item():,.1f} "
+            "(truth 30,000,004)"
+        )
+
+
+class FitHistory(Protocol):
+    """What one fit reports on either side (raw: loop.History; Lightning: trainer.History)."""
+
+    train_loss: list[float]
+    val_loss: list[float]
+    skipped_steps: int
+
+
+def run_record(cfg: RunConfig, impl: str, model: nn.Module, test_loss: float, histories: list[FitHistory]) -> RunRecord:
+    """The record of a run: its phases' histories joined in order, the test loss, the trained shared model."""
+    return RunRecord(
+        impl=impl,
+        workload=cfg.workload,
+        device=resolve_device(cfg.device).type,
+        precision=cfg.precision,
+        dataset=dataset_name(cfg),
+        seed=cfg.seed,
+        train_loss=[v for h in histories for v in h.train_loss],
+        val_loss=[v for h in histories for v in h.val_loss],
+        test_loss=test_loss,
+        params_sha256=params_sha256(model),
+        skipped_steps=sum(h.skipped_steps for h in histories),
+        model=model,
+    )

@@ -1,4 +1,4 @@
-"""Checkpoints by hand (Lightning: `ModelCheckpoint`), safe loading and training-order listing for both sides.
+"""Checkpoint files for both sides: names, atomic saving, safe loading, the --resume checks, training order.
 
 Every checkpoint either side reads goes through `load_checkpoint` first: `weights_only=True` (tensors
 and plain containers, no code), and a one-line `CheckpointError` naming the file for anything else.
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import torch
 
-from raw_torch.config import RunConfig, UsageError
-from raw_torch.record import atomic_write
+from raw_torch.common.config import RunConfig
+from raw_torch.common.errors import UsageError
+from raw_torch.common.files import atomic_write
 
 CHECKPOINT_SUFFIX = ".ckpt"
 # The flags that shape a run's trajectory: a resumed run must use the checkpoint's values (--epochs may grow).
@@ -132,3 +133,13 @@ def in_training_order(folder: Path) -> list[tuple[int, int, Path]]:
             ckpt = load_checkpoint(path)
             found.append((int(ckpt["epoch"]), int(ckpt["global_step"]), path))
     return sorted(found, key=lambda t: (t[0], t[1]))
+
+
+def checkpoints_or_fail(folder: Path) -> list[tuple[int, int, Path]]:
+    """`in_training_order` for the evaluate commands: a folder holding at least one checkpoint, or one line."""
+    if not Path(folder).is_dir():
+        raise UsageError(f"{folder}: not a folder")
+    found = in_training_order(folder)
+    if not found:
+        raise UsageError(f"{folder}: no .ckpt files")
+    return found

@@ -1,0 +1,196 @@
+"""The report's plots, one function per figure, each written atomically (never half a PNG)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+
+from raw_torch.common.files import atomic_write  # noqa: E402
+
+IMPL_COLORS = {"floor": "#9e9e9e", "raw": "#1f77b4", "lightning": "#792ee5"}
+
+
+def save_figure(fig, path: Path) -> None:
+    with atomic_write(path) as tmp:  # an interrupted report never leaves half a plot
+        fig.savefig(tmp, dpi=110, format="png")
+
+
+def plot_step_time(cases: list[dict], path: Path) -> None:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    labels = [c["case"] for c in cases]
+    width = 0.27
+    for k, impl in enumerate(("floor", "raw", "lightning")):
+        vals = [c["step"][impl]["mean"] * 1e6 for c in cases]
+        errs = [nan0(c["step"][impl]["ci"]) * 1e6 for c in cases]
+        xs = [i + (k - 1) * width for i in range(len(cases))]
+        ax1.bar(xs, vals, width, yerr=errs, capsize=3, label=impl, color=IMPL_COLORS[impl])
+    ax1.set_xticks(range(len(cases)), labels, rotation=30, ha="right", fontsize=8)
+    ax1.set_ylabel("time per training step (µs)")
+    ax1.set_title("Per-step time (step clock), 95% CI")
+    ax1.legend()
+    over = [c["overhead"]["step"]["mean"] * 1e6 for c in cases]
+    errs = [nan0(c["overhead"]["step"]["ci"]) * 1e6 for c in cases]
+    ax2.bar(range(len(cases)), over, yerr=errs, capsize=4, color=IMPL_COLORS["lightning"])
+    for i, c in enumerate(cases):
+        ax2.annotate(f"{c['overhead']['pct']:+.0f}%", (i, 0), ha="center", va="bottom", fontsize=9, color="white",
+                     xytext=(0, 6), textcoords="offset points")  # fmt: skip
+    ax2.axhline(0, color="black", lw=0.8)
+    ax2.set_xticks(range(len(cases)), labels, rotation=30, ha="right", fontsize=8)
+    ax2.set_ylabel("Lightning − raw, per step (µs)")
+    ax2.set_title("Lightning's per-step overhead (paired), 95% CI; label: % of raw step")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def plot_resolve(rows: list[dict], path: Path) -> None:
+    """Per triple, in run order (dots): top, Lightning's median step minus raw's (the mean of its two runs);
+    bottom, raw's second run minus its first (A/A). Lines and bands: the estimates over all triples, 95%."""
+    fig, axes = plt.subplots(2, len(rows), figsize=(6.5 * len(rows), 7), squeeze=False, sharex="col")
+    for col, r in enumerate(rows):
+        med = r["per_run_median"]
+        raw_mean = [(a + b) / 2 for a, b in zip(med["raw"], med["raw_again"], strict=True)]
+        dots = {
+            "overhead": [(lt - r0) * 1e6 for lt, r0 in zip(med["lightning"], raw_mean, strict=True)],
+            "control": [(b - a) * 1e6 for a, b in zip(med["raw"], med["raw_again"], strict=True)],
+        }
+        panels = (
+            ("overhead", IMPL_COLORS["lightning"], "Lightning − raw"),
+            ("control", IMPL_COLORS["raw"], "raw again − raw (A/A)"),
+        )
+        for row, (key, color, what) in enumerate(panels):
+            ax = axes[row][col]
+            xs = range(1, len(dots[key]) + 1)
+            dots_line = ax.plot(xs, dots[key], ".", color=color, alpha=0.6, label=f"one triple, median step: {what}")
+            bounds = []  # every estimate's interval stays on the scale
+            for q, style, name in (("q10", "-", "10th percentile"), ("q50", "--", "median")):
+                est = r[q][key]
+                value, half = est["value"] * 1e6, est.get("ci_drift", float("nan")) * 1e6
+                which = "drift-aware"
+                if math.isnan(half):  # one batch only (a single triple): no drift-aware interval
+                    half, which = est["ci"] * 1e6, "bootstrap"
+                label = f"all triples, {name}: {value:,.1f} ± {half:.1f} µs ({which})"
+                ax.axhline(value, color="black", ls=style, lw=1, label=label)
+                ax.axhspan(value - half, value + half, color="black", alpha=0.12 if q == "q10" else 0.06, lw=0)
+                bounds += [value - half, value + half]
+            edges, batches = r.get("batch_edges"), r["q10"][key].get("batches")
+            if edges and batches:  # the 10th-percentile estimate of each batch of consecutive triples
+                for b, (x0, x1) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+                    ax.hlines(batches[b] * 1e6, x0 + 0.5, x1 + 0.5, color="#d62728", lw=2,
+                              label="one batch of triples, 10th percentile" if b == 0 else None)  # fmt: skip
+            # the scale follows the bulk of the triples and every estimate; a few wild triples fall off it
+            lo, hi = sorted(dots[key])[len(dots[key]) // 50], sorted(dots[key])[-1 - len(dots[key]) // 50]
+            lo, hi = min(lo, *bounds), max(hi, *bounds)
+            pad = 0.08 * (hi - lo or 1)
+            ax.set_ylim(lo - pad, hi + pad)
+            off = sum(not lo - pad <= d <= hi + pad for d in dots[key])
+            if off:
+                dots_line[0].set_label(f"one triple, median step: {what} ({off} off the scale)")
+            ax.set_ylabel(f"{what}, per step (µs)")
+            ax.legend(fontsize=7, loc="best")
+        axes[0][col].set_title(f"{r['workload']}: {r['triples']} triples × {r['steps_per_run']} steps, cpu 32-true")
+        axes[1][col].set_xlabel("triple (in run order)")
+    fig.suptitle("Lightning's per-step overhead (top) and the A/A control (bottom): estimates with 95% bands")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def plot_features(rows: list[dict], path: Path) -> None:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
+    names = [r["feature"] for r in rows]
+    for ax, get, unit, title in (
+        (ax1, lambda o: (o["step"]["mean"] * 1e6, o["step"]["ci"] * 1e6), "µs per step", "Per-step: Lightning − raw"),
+        (ax2, lambda o: (o["fit"]["a"] * 1e3, o["fit"]["a_ci"] * 1e3), "ms per run", "Fixed cost: Lightning − raw"),
+    ):
+        vals = [get(r["overhead"])[0] for r in rows]
+        errs = [nan0(get(r["overhead"])[1]) for r in rows]
+        ax.barh(names, vals, xerr=errs, capsize=3, color=IMPL_COLORS["lightning"])
+        ax.axvline(0, color="black", lw=0.8)
+        ax.invert_yaxis()
+        ax.set_xlabel(unit)
+        ax.set_title(title + ", 95% CI")
+    fig.suptitle("Trainer features (autoencoder, cpu, 32-true): barebones, one feature added, default")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def plot_scaling(rows: list[dict], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for sweep, marker in (("width", "o"), ("batch", "s")):
+        pts = [r for r in rows if r["sweep"] in (sweep, "both")]
+        pts.sort(key=lambda r: r["step"]["raw"]["mean"])
+        xs = [r["step"]["raw"]["mean"] * 1e3 for r in pts]
+        ys = [r["overhead"]["pct"] for r in pts]
+        es = [nan0(r["overhead"]["pct_ci"]) for r in pts]
+        ax.errorbar(xs, ys, yerr=es, marker=marker, capsize=3, label=f"{sweep} sweep")
+        for r, x, y in zip(pts, xs, ys, strict=False):
+            ax.annotate(
+                f"h{r['hidden']} b{r['batch_size']}",
+                (x, y),
+                fontsize=7,
+                xytext=(4, 4 if sweep == "width" else -12),
+                textcoords="offset points",
+            )
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([0.5, 1, 2, 5, 10, 20, 50, 100, 200]))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("raw step time (ms, log scale)")
+    ax.set_ylabel("Lightning per-step overhead (% of raw step)")
+    ax.set_title("Overhead fades as the step grows (autoencoder, cpu, 32-true), 95% CI")
+    ax.legend()
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def plot_startup_memory(startup: dict, memory: list[dict], path: Path) -> None:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
+    names, vals, errs = [], [], []
+    for name, (median, spread) in startup.items():
+        names.append(name)
+        vals.append(median * 1e3)
+        errs.append(spread * 1e3)
+    ax1.barh(names, vals, xerr=errs, capsize=3, color="#555")
+    for y, (v, e) in enumerate(zip(vals, errs, strict=True)):
+        ax1.annotate(f"{v:,.0f} ms" if v >= 10 else f"{v:.1f} ms", (v + e, y), va="center", fontsize=8,
+                     xytext=(6, 0), textcoords="offset points")  # fmt: skip
+    ax1.set_xlim(0, max(vals + [1]) * 1.2)
+    ax1.invert_yaxis()
+    ax1.set_xlabel("ms (median; bar: interquartile range / 2)")
+    ax1.set_title("Start-up")
+    cases = sorted({m["case"] for m in memory})
+    width = 0.4
+    top = 0.0
+    for k, impl in enumerate(("raw", "lightning")):
+        vals = [peak_mb(memory, c, impl) for c in cases]
+        top = max([top] + vals)
+        ax2.bar([i + (k - 0.5) * width for i in range(len(cases))], vals, width, label=impl, color=IMPL_COLORS[impl])
+    ax2.set_xticks(range(len(cases)), cases, rotation=20, ha="right", fontsize=8)
+    ax2.set_ylabel("MiB (CPU: peak RSS of the process; CUDA: max allocated)")
+    ax2.set_title("Peak memory")
+    ax2.set_ylim(0, top * 1.2)  # headroom, so the legend covers no bar
+    ax2.legend(loc="upper left", ncol=2)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def peak_mb(memory: list[dict], case: str, impl: str) -> float:
+    for m in memory:
+        if m["case"] == case and m["impl"] == impl:
+            return m.get("peak_rss_mb", m.get("cuda_max_allocated_mb", float("nan")))
+    return float("nan")
+
+
+def nan0(x: float) -> float:
+    return 0.0 if x is None or math.isnan(x) else x

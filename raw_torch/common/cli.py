@@ -1,0 +1,143 @@
+"""The command line of both sides: flags built from `RunConfig`'s fields, one `main` for the four training
+commands and one for the two evaluate commands, and `main_guard`, which turns what goes wrong into one line
+and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import typing
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+
+from raw_torch.common.config import RunConfig, default_of, validate
+from raw_torch.common.errors import Interrupted, NonFiniteLoss, UsageError
+from raw_torch.common.files import write_json_atomic
+from raw_torch.common.record import RunRecord
+
+EPILOG = (
+    "With --out DIR: DIR/metrics.json holds impl, workload, device, precision, dataset, seed, train_loss "
+    "(one float per optimizer step), val_loss (one per epoch, sanity check excluded), test_loss and "
+    "params_sha256 (sha256 of the model's parameter bytes in named_parameters() order); TensorBoard events go "
+    "to DIR/tensorboard and checkpoints to DIR/checkpoints (DIR/finetune/... for the finetune phase)."
+)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2: no usage dump, no traceback
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def package(impl: str) -> str:
+    return "raw_torch" if impl == "raw" else "with_lightning"
+
+
+def build_parser(workload: str, impl: str) -> argparse.ArgumentParser:
+    """One flag per RunConfig field this workload has; type, default and help come from the field."""
+    side = "plain PyTorch, hand-written loop" if impl == "raw" else "PyTorch Lightning, LightningModule + Trainer"
+    p = Parser(
+        prog=f"python -m {package(impl)}.{workload}",
+        description=f"Train the {workload} workload ({side}). The twin command on the other side takes the same "
+        "flags and writes the same metrics.json schema.",
+        epilog=EPILOG,
+    )
+    hints = typing.get_type_hints(RunConfig)
+    for f in fields(RunConfig):
+        meta = dict(f.metadata)
+        if meta.pop("flag", True) is False or meta.pop("only", None) not in (None, workload):
+            continue
+        help_text, default = meta.pop("help"), default_of(f.name, workload)
+        if "off" in meta:  # a feature that is on unless switched off
+            p.add_argument(meta.pop("off"), dest=f.name, action="store_false", help=help_text)
+            continue
+        kind = next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None))
+        shown = "" if default is None else f" (default {default})"
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=default, help=help_text + shown, **meta)
+    return p
+
+
+def next_run_dir(impl: str, workload: str, root: str = "runs") -> str:
+    """A fresh folder name, never one that exists: earlier runs are never overwritten."""
+    n = 0
+    while Path(root, f"{impl}-{workload}-{n}").exists():
+        n += 1
+    return str(Path(root, f"{impl}-{workload}-{n}"))
+
+
+def config_from_argv(workload: str, impl: str, argv: list[str] | None = None) -> RunConfig:
+    args = build_parser(workload, impl).parse_args(argv)
+    cfg = RunConfig.for_workload(workload, **vars(args))
+    if cfg.out is None:
+        cfg = cfg.replace(out=next_run_dir(impl, workload))
+    return validate(cfg)
+
+
+def train_main(
+    workload: str, impl: str, run: Callable[[RunConfig], RunRecord], argv: list[str] | None, guard=None
+) -> int:
+    """The four training commands: flags, run, metrics.json, the summary lines. `guard` wraps the run
+    (Lightning: with_lightning.trainer.sigterm_reported)."""
+    cfg = config_from_argv(workload, impl, argv)
+    with guard() if guard else contextlib.nullcontext():
+        record = run(cfg)
+    record.save(cfg.out)
+    print(record.summary())
+    if workload == "minimal":
+        print(record.describe_line())
+    print(f"wrote {cfg.out}/metrics.json")
+    return 0
+
+
+def build_evaluate_parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Test every checkpoint of a folder, in training order.")
+    p.add_argument("folder", type=Path, help="a run's checkpoints/ folder")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--out", type=Path, default=None, help="also write the results to this JSON file (must be new)")
+    return p
+
+
+def evaluate_main(impl: str, evaluate_folder: Callable[[Path, str], list[dict]], argv: list[str] | None) -> int:
+    """The two evaluate commands: a table of (epoch, step, test_loss, file), optionally saved as JSON."""
+    args = build_evaluate_parser(f"python -m {package(impl)}.evaluate").parse_args(argv)
+    if args.out is not None and args.out.exists():
+        raise UsageError(f"--out {args.out}: already exists; nothing is overwritten")
+    results = evaluate_folder(args.folder, args.device)
+    print(f"{'epoch':>6} {'step':>8}  {'test_loss':>14}  file")
+    for r in results:
+        print(f"{r['epoch']:>6} {r['global_step']:>8}  {r['test_loss']:>14.8g}  {r['file']}")
+    if args.out is not None:
+        write_json_atomic(args.out, results)
+    return 0
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+def main_guard(prog: str, fn, *args, catch_sigterm: bool = True):
+    """Run a command; what goes wrong becomes one line on stderr and an exit code, never a traceback.
+
+    UsageError (bad flag, missing dataset, refused checkpoint): exit 2. NonFiniteLoss: exit 1.
+    SIGINT / SIGTERM: exit 130 / 143, after `finally` blocks ran (checkpoints are written atomically,
+    so every one on disk is complete). `catch_sigterm=False` leaves SIGTERM to Lightning's own handler.
+    """
+    if catch_sigterm:
+        signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        return fn(*args)
+    except UsageError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except NonFiniteLoss as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        print(
+            f"{prog}: interrupted by {signal.Signals(signum).name}; every checkpoint already written is complete",
+            file=sys.stderr,
+        )
+        raise SystemExit(128 + signum) from None
