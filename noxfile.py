@@ -18,9 +18,10 @@ def _machine(session: nox.Session, device: str) -> str:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Parity, feature and bad-input tests, plus every benchmark once in smoke mode."""
+    """Parity, feature and bad-input tests, plus every benchmark once in smoke mode (two workers, one per core)."""
     session.install("-e", ".[test,bench]")
-    session.run("pytest", "--benchmark-disable", *session.posargs)
+    # one pytest-xdist worker per core, each test file on one worker (so a file's shared runs are not redone)
+    session.run("pytest", "--benchmark-disable", "-n", "2", "--dist", "loadfile", *session.posargs)
 
 
 def _bench(session: nox.Session, device: str, select: str, marks: str = "not resolve", save: str = "bench") -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,21 @@ from raw_torch.common.cli import main_guard
 from raw_torch.common.config import RunConfig
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (`nox -s tests` runs two workers on this 2-core machine), each worker and the
+    commands it starts use one thread: two workers with two threads each would fight over the cores.
+    Each worker has its own temporary folders (pytest-xdist gives every worker its own basetemp)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)
+        os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def child_env(**extra: str) -> dict:
+    """The environment for a child pytest: without the pytest-xdist worker variables (pytest-benchmark reads
+    PYTEST_XDIST_WORKER and would not save anything in a child that inherited it)."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}, **extra}
 
 
 def call(capsys, package: str, module: str, argv: list[str]) -> tuple[int, list[str]]:

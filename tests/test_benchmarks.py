@@ -4,7 +4,6 @@ the report reads real pytest-benchmark output and survives a broken file. (No ti
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_side
+from conftest import child_env, run_side
 
 from benchmarks import harness, stats
 from benchmarks.cases import base_config
@@ -127,7 +126,7 @@ def test_report_reads_a_saved_run_and_skips_a_broken_one(tmp_path):
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "benchmarks/bench_startup.py::test_trainer_construction", f"--benchmark-storage=file://{storage}",
          "--benchmark-save=smoke", "--benchmark-min-rounds=1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert bench.returncode == 0, bench.stdout[-2000:]
     (saved,) = storage.glob("*/0001_smoke.json")
@@ -152,7 +151,7 @@ def test_an_interrupted_benchmark_saves_nothing_and_keeps_earlier_runs(tmp_path)
     storage = tmp_path / "results"
     cmd = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "benchmarks/bench_startup.py",
            f"--benchmark-storage=file://{storage}", "--benchmark-save=run"]  # fmt: skip
-    env = {**os.environ, "PAIRED_BENCH_ROUNDS": "3", "PYTHONUNBUFFERED": "1"}
+    env = child_env(PAIRED_BENCH_ROUNDS="3", PYTHONUNBUFFERED="1")
     first = subprocess.run([*cmd, "-k", "trainer_construction"], cwd=ROOT, env=env, capture_output=True, timeout=300)
     assert first.returncode == 0, first.stdout[-2000:]
     (saved,) = storage.glob("*/0001_run.json")
