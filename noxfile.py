@@ -60,6 +60,13 @@ def resolve(session: nox.Session) -> None:
 
 
 @nox.session
+def instructions(session: nox.Session) -> None:
+    """Instructions per step under valgrind, raw vs Lightning, by part (~15 min); saves NNNN_instructions.json."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "benchmarks.instructions", *session.posargs)
+
+
+@nox.session
 def report(session: nox.Session) -> None:
     """Write results/REPORT.md and results/plots/ from the newest saved run of each machine."""
     session.install("-e", ".[bench]")

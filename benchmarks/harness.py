@@ -138,12 +138,12 @@ def clocked_run(impl: str, cfg: RunConfig) -> tuple[float, StepClock]:
     return wall, clock
 
 
-def prepare_floor(cfg: RunConfig):
-    """The floor: the same model, optimizer and precision step on batches already on the device.
+def floor_step(cfg: RunConfig):
+    """The floor's parts: (batches already on the device, one training step on a batch).
 
-    No DataLoader, no validation, no logging, no loop logic: `loop.training_step` over a list, for the
-    same number of steps as the runs it is compared with. What a run costs beyond this is the loop's.
-    Returns the step loop, ready to time; building it (data, model) is not part of the floor.
+    The same model, optimizer and precision step as the runs, on batches already on the device: no
+    DataLoader, no validation, no logging, no loop logic, just `loop.training_step`. Building it (data,
+    model) is not part of the floor.
     """
     device = resolve_device(cfg.device)
     loop.seed_everything(cfg.seed)
@@ -154,11 +154,19 @@ def prepare_floor(cfg: RunConfig):
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scaler = loop.make_scaler(device, cfg.precision)
     autocast = loop.make_autocast(device, cfg.precision)
+    return batches, lambda batch: loop.training_step(model, batch, compute_loss, optimizer, scaler, autocast)
+
+
+def prepare_floor(cfg: RunConfig):
+    """The floor for the same number of steps as the runs it is compared with: the step loop, ready to time.
+    What a run costs beyond this is the loop's."""
+    batches, step = floor_step(cfg)
+    device = resolve_device(cfg.device)
 
     def steps() -> None:
         for _ in range(cfg.epochs):
             for batch in batches:
-                loop.training_step(model, batch, compute_loss, optimizer, scaler, autocast)
+                step(batch)
         sync(device)
 
     steps.count = cfg.epochs * len(batches)  # steps per call (limit_train_batches may be None: all batches)

@@ -1,0 +1,100 @@
+"""Which part of the training stack a Python function belongs to, from the file (and for one file, the
+function) that holds its code. The rules, in order; the first that matches wins:
+
+  RULES below map a path fragment (or `path:function`) to a component. The standard library,
+  `lightning_utilities`, `typing_extensions`, nn.Module's `__getattr__`/`__setattr__` and torch's grad-mode
+  decorators are neutral (_NEUTRAL): their work belongs to whoever called them (the nearest caller that is
+  not neutral), so `contextlib.__enter__` under Lightning's profiler counts as the profiler, and Lightning
+  reading its module's attributes counts as Lightning. What matches nothing is "other Python".
+"""
+
+from __future__ import annotations
+
+import os
+import sysconfig
+
+# (path fragment, component), first match wins. Paths use "/" and are matched anywhere in the file name.
+RULES = (
+    ("/benchmarks/", "measurement (the window wrapper)"),
+    ("/with_lightning/trainer.py", "our callbacks (History, RunState)"),
+    ("/with_lightning/", "model forward and loss"),  # the LightningModule's steps
+    ("/raw_torch/loop.py", "raw loop"),
+    ("/raw_torch/common/", "raw loop"),  # run state, checks the raw loop calls inline
+    ("/raw_torch/", "model forward and loss"),  # the workloads' compute_loss, the shared models
+    ("/pytorch_lightning/core/module.py:log", "Lightning: self.log and results"),  # log, log_dict, logger
+    ("/pytorch_lightning/core/module.py:__to_tensor", "Lightning: self.log and results"),
+    ("/pytorch_lightning/core/module.py:__check_", "Lightning: self.log and results"),
+    ("/pytorch_lightning/trainer/connectors/logger_connector/", "Lightning: self.log and results"),
+    ("/pytorch_lightning/loops/optimization/", "Lightning: optimizer closure, strategy, precision"),
+    ("/pytorch_lightning/core/optimizer.py", "Lightning: optimizer closure, strategy, precision"),
+    ("/pytorch_lightning/strategies/", "Lightning: optimizer closure, strategy, precision"),
+    ("/pytorch_lightning/plugins/", "Lightning: optimizer closure, strategy, precision"),
+    ("/pytorch_lightning/accelerators/", "Lightning: optimizer closure, strategy, precision"),
+    ("/lightning_fabric/strategies/", "Lightning: optimizer closure, strategy, precision"),
+    ("/lightning_fabric/plugins/", "Lightning: optimizer closure, strategy, precision"),
+    ("/lightning_fabric/accelerators/", "Lightning: optimizer closure, strategy, precision"),
+    ("/pytorch_lightning/loops/fetchers.py", "Lightning: data fetcher"),
+    ("/pytorch_lightning/utilities/combined_loader.py", "Lightning: data fetcher"),
+    ("/pytorch_lightning/loops/", "Lightning: loops and progress tracking"),
+    ("/pytorch_lightning/trainer/call.py", "Lightning: hook dispatch and profiler"),
+    ("/pytorch_lightning/profilers/", "Lightning: hook dispatch and profiler"),
+    ("/pytorch_lightning/core/hooks.py", "Lightning: hook dispatch and profiler"),
+    ("/pytorch_lightning/callbacks/callback.py", "Lightning: hook dispatch and profiler"),
+    ("/pytorch_lightning/callbacks/progress/", "progress bar"),
+    ("/pytorch_lightning/callbacks/", "Lightning: other callbacks (checkpoint, summary)"),
+    ("/pytorch_lightning/", "Lightning: other"),
+    ("/lightning_fabric/", "Lightning: other"),
+    ("/tqdm/", "progress bar"),
+    ("/torch/utils/tensorboard/", "TensorBoard writer"),
+    ("/tensorboard/", "TensorBoard writer"),
+    ("/torch/utils/data/", "DataLoader"),
+    ("/torch/nn/", "model forward and loss"),
+    ("/torch/optim/", "optimizer and GradScaler (Python)"),
+    ("/torch/amp/", "optimizer and GradScaler (Python)"),
+    ("/torch/", "other torch Python (autograd, tensor methods)"),
+)
+COMPONENTS = tuple(dict.fromkeys(c for _, c in RULES)) + ("other Python",)
+
+_STDLIB = tuple(
+    os.path.normpath(p) + os.sep for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
+)
+# Neutral too: nn.Module's attribute machinery (Lightning reads and sets its own module's attributes through
+# it all the time), and torch's grad-mode decorators, which belong to the function they wrap.
+_NEUTRAL = (
+    "/lightning_utilities/",
+    "/typing_extensions.py",
+    "<frozen ",
+    "<string>",
+    "/torch/nn/modules/module.py:__getattr__",
+    "/torch/nn/modules/module.py:__setattr__",
+    "/torch/utils/_contextlib.py",
+    "/torch/autograd/grad_mode.py",
+)
+_cache: dict = {}
+
+
+def classify(filename: str, function: str) -> str | None:
+    """The component of one function's code, or None if it is neutral (belongs to its caller)."""
+    path = filename.replace(os.sep, "/")
+    where = f"{path}:{function}"
+    if "/site-packages/" not in path and (filename.startswith(_STDLIB) or path.startswith("<frozen ")):
+        return None
+    if any(n in where for n in _NEUTRAL):
+        return None
+    for fragment, component in RULES:
+        if fragment in where:
+            return component
+    return "other Python"
+
+
+def component_of(frame) -> str:
+    """The component that one executing frame's work is charged to (walking up past neutral code)."""
+    while frame is not None:
+        code = frame.f_code
+        found = _cache.get(code, 0)
+        if found == 0:
+            found = _cache[code] = classify(code.co_filename, code.co_name)
+        if found is not None:
+            return found
+        frame = frame.f_back
+    return "other Python"

@@ -1,0 +1,209 @@
+"""`nox -s instructions`, the whole session: the valgrind processes, the native opcode and timing passes,
+the arithmetic (attribution.py) and the saved JSON, which `nox -s report` turns into its instructions
+section. Kept apart from instructions.py, which is also what runs inside valgrind."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import attribution as A
+from benchmarks.callgrind import LAYERS, parse
+from benchmarks.components import COMPONENTS, RULES
+from benchmarks.counting import LIMIT, WINDOWS
+from raw_torch.common.files import atomic_write
+
+TIMED_RUNS = 7  # native runs per timed case, for the instructions-per-µs rate
+
+
+def opcode_pass(items: list[dict]) -> dict[int, dict]:
+    """Opcodes per step per component, natively (no valgrind), for every item with Python around its step."""
+    import torch
+
+    from benchmarks.counting import OpcodeCounter, run_windows
+
+    torch.set_num_threads(1)
+    out = {}
+    for i, item in enumerate(items):
+        if item["impl"] == "floor":
+            continue
+        counter = OpcodeCounter()
+        run_windows(item, counter.start, counter.stop)
+        windows = [
+            {"steps": b - a, "opcodes": w["opcodes"]} for w, (a, b) in zip(counter.windows, WINDOWS, strict=True)
+        ]
+        out[i] = A.per_step_opcodes(windows)
+    return out
+
+
+def timing_pass(items: list[dict]) -> dict[str, dict]:
+    """µs per step of the main 32-true raw and Lightning cases, natively, over the same step positions as the
+    windows (median over TIMED_RUNS runs of each position's interval, then the mean over positions)."""
+    from benchmarks import harness
+    from benchmarks.counting import case_config
+
+    first, last = WINDOWS[0][0], WINDOWS[-1][1]
+    out = {}
+    for item in items:
+        if item["group"] != "main" or item["precision"] != "32-true" or item["impl"] == "floor":
+            continue
+        cfg = case_config(item)
+        harness.clocked_run(item["impl"], cfg)  # warm-up
+        runs = [harness.clocked_run(item["impl"], cfg)[1].intervals(last + 1, warmup=first) for _ in range(TIMED_RUNS)]
+        per_position = np.median(np.stack(runs), axis=0)
+        out[f"{item['workload']}/{item['impl']}"] = {"us_per_step": float(per_position.mean() * 1e6)}
+    return out
+
+
+def layers_per_item(items, manifests, dumps) -> dict[int, list[dict]]:
+    """{item: one per_step_layers result per valgrind process that measured it}."""
+    found: dict[int, list[dict]] = {}
+    for manifest, files in zip(manifests, dumps, strict=True):
+        if len(manifest) != len(files):
+            raise RuntimeError(f"{len(files)} callgrind dumps for {len(manifest)} windows")
+        windows: dict[int, list[dict]] = {}
+        for (item, a, b), path in zip(manifest, files, strict=True):
+            windows.setdefault(item, []).append({"steps": b - a, "layers": parse(path).by_layer()})
+        for item, ws in windows.items():
+            found.setdefault(item, []).append(A.per_step_layers(ws))
+    return found
+
+
+def summarize(items, measured, opcodes) -> list[dict]:
+    """Each item with its per-step count (mean over processes), spread, linearity, layers and parts."""
+    out = []
+    for i, item in enumerate(items):
+        runs = measured[i]
+        per_step = float(np.mean([r["total"]["per_step"] for r in runs]))
+        layers = {k: float(np.mean([r["layers"][k] for r in runs])) for k in LAYERS}
+        out.append(
+            {
+                **item,
+                "per_step": per_step,
+                "per_process": runs,
+                "spread": A.spread(runs[0]["total"]["per_step"], runs[1]["total"]["per_step"])
+                if len(runs) > 1
+                else None,
+                "nonlinearity": max(r["total"]["nonlinearity"] for r in runs),
+                "layers": layers,
+                "opcodes_per_step": opcodes.get(i),
+                "parts": A.parts(layers, opcodes.get(i)),
+            }
+        )
+    return out
+
+
+def machine_info() -> dict:
+    """What the counts depend on: the processor's instruction set level and the library builds."""
+    import torch
+
+    from benchmarks.machine import versions
+
+    flags = ""
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags"))
+    except (OSError, StopIteration):
+        pass
+    config = torch.__config__.show()
+    keep = [line.strip() for line in config.splitlines() if re.search(r"CPU capability|BLAS_INFO|MKL|LAPACK", line)]
+    valgrind = subprocess.run(["valgrind", "--version"], capture_output=True, text=True).stdout.strip()
+    return {
+        "paired": versions(),
+        "cpu_flags": {
+            f: f in flags.split() for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
+        },
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_config": keep[:8],
+        "python": sys.version,
+        "valgrind": valgrind,
+    }
+
+
+def commit_info() -> dict:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
+
+    return {"id": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def save(results: Path, payload: dict) -> Path:
+    """results/<machine>/<id>/NNNN_instructions.json with the next free number; never overwrites."""
+    from benchmarks.instructions import machine_id
+    from benchmarks.machine import machine_name
+
+    folder = results / machine_name("cpu") / machine_id()
+    numbers = [int(p.name[:4]) for p in folder.glob("[0-9][0-9][0-9][0-9]_*.json")] if folder.exists() else []
+    target = folder / f"{max(numbers, default=0) + 1:04d}_instructions.json"
+    if target.exists():
+        raise FileExistsError(f"{target}: already there; a saved run is never overwritten")
+    with atomic_write(target) as tmp:
+        tmp.write_text(json.dumps(payload, indent=1) + "\n")
+    return target
+
+
+def measure_and_save(items: list[dict], results: Path, keep: Path | None, smoke: bool) -> int:
+    from benchmarks.instructions import run_valgrind
+
+    t0 = time.time()
+    work = Path(tempfile.mkdtemp(prefix="paired-callgrind-", dir=keep))
+    print(f"instructions: {len(items)} cases in 2 valgrind processes, work folder {work}", flush=True)
+    import threading
+
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(result=run_valgrind(items, work)), daemon=True)
+    thread.start()  # the valgrind processes run on their own; meanwhile the native opcode pass
+    opcodes = opcode_pass(items)
+    thread.join()
+    if "result" not in box:
+        print("instructions: the valgrind processes failed; see the logs in the work folder", file=sys.stderr)
+        return 1
+    manifests, dumps, valgrind_wall = box["result"]
+    timing = timing_pass(items)
+    summary = summarize(items, layers_per_item(items, manifests, dumps), opcodes)
+    payload = {
+        "machine_info": machine_info(),
+        "commit_info": commit_info(),
+        "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "version": "paired-instructions-1",
+        "benchmarks": [
+            {
+                "name": "instructions",
+                "group": "instructions",
+                "extra_info": {
+                    "kind": "instructions",
+                    "smoke": smoke,
+                    "windows": [list(w) for w in WINDOWS],
+                    "limit_train_batches": LIMIT,
+                    "layers": list(LAYERS),
+                    "components": list(COMPONENTS),
+                    "rules": [list(r) for r in RULES],
+                    "valgrind_wall_s": valgrind_wall,
+                    "session_wall_s": time.time() - t0,
+                    "timing": timing,
+                    "items": summary,
+                },
+            }
+        ],
+    }
+    target = save(results, payload)
+    if keep is None:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"instructions: saved {target} ({time.time() - t0:.0f} s)")
+    for row in summary:
+        name = row.get("rung") or f"{row['workload']} {row['precision']}"
+        spread = "" if row["spread"] is None else f", spread {100 * row['spread']:.3f}%"
+        print(
+            f"  {name:40s} {row['impl']:15s} {row['per_step'] / 1e6:9.3f} M/step "
+            f"(linearity {100 * row['nonlinearity']:.3f}%{spread})"
+        )
+    return 0

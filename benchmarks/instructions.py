@@ -1,0 +1,183 @@
+"""Why Lightning costs what it costs per step, in instructions: `nox -s instructions` (~15 min here).
+
+    python -m benchmarks.instructions [--smoke] [--results results]
+
+Wall-clock time on a shared host wanders (README, "Resolution"); the number of instructions a step executes
+does not. Every case below runs inside valgrind's callgrind, two valgrind processes side by side (one per
+core), each importing torch and Lightning once (~2 min under valgrind) and then measuring many cases.
+Per case, one run of the command's own `run()` (or the floor's step loop) counts three windows of 6, 12
+and 24 steps (counting.WINDOWS); the per-step count is the slope over the three, so a fixed cost per window
+(the toggles themselves) cancels, and how far the three lie from a line is reported. The cases measured
+by both processes give the run-to-run spread. Split three ways:
+  * by layer, from callgrind's own data: which shared object executed the instruction (callgrind.py);
+  * by Python component: the interpreter layer split by the share of CPython opcodes each part of the
+    stack executed in the same windows, counted natively with sys.settrace (counting.OpcodeCounter,
+    components.py);
+  * by feature: a ladder of runs with Trainer features switched on one at a time (LADDER).
+Instructions become µs with the raw step's instructions per µs, timed natively in the same session
+(an estimate; the count is the measurement). Saved as results/<machine>/<id>/NNNN_instructions.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from raw_torch.common.config import PRECISIONS, WORKLOADS
+
+OFF = dict(progress_bar=False, logger=False, checkpoint_every=0, sanity_check=False, model_summary=False)
+ON = dict(progress_bar=True, logger=True, checkpoint_every=1, sanity_check=True, model_summary=True)
+# The feature ladder, autoencoder, cpu, 32-true: (rung, implementation, settings). "lightning-bare" builds
+# its Trainer here (no callbacks of ours); "lightning" is the product's own run() with those settings.
+LADDER = (
+    ("barebones=True, no self.log", "lightning-bare", dict(OFF, variant="barebones")),
+    ("all off, no self.log, no callbacks", "lightning-bare", dict(OFF, variant="nolog")),
+    ("+ self.log", "lightning-bare", dict(OFF, variant="log")),
+    ("+ History, RunState callbacks", "lightning", OFF),
+    ("+ progress bar", "lightning", dict(OFF, progress_bar=True)),
+    ("+ TensorBoard logger", "lightning", dict(OFF, logger=True)),
+    ("+ checkpoint callback", "lightning", dict(OFF, checkpoint_every=1)),
+    ("+ sanity check", "lightning", dict(OFF, sanity_check=True)),
+    ("+ model summary", "lightning", dict(OFF, model_summary=True)),
+    ("default (all on)", "lightning", ON),
+    ("all off", "raw", OFF),
+    ("+ progress bar", "raw", dict(OFF, progress_bar=True)),
+    ("+ TensorBoard logger", "raw", dict(OFF, logger=True)),
+    ("+ checkpoint", "raw", dict(OFF, checkpoint_every=1)),
+    ("+ sanity check", "raw", dict(OFF, sanity_check=True)),
+    ("default (all on)", "raw", ON),
+)
+
+
+def plan(smoke: bool) -> list[dict]:
+    """Every case, in the order measured. `both`: measured by both valgrind processes (the spread)."""
+    if smoke:
+        return [
+            dict(group="main", workload="autoencoder", precision="32-true", impl=impl, settings={}, both=True)
+            for impl in ("floor", "raw", "lightning")
+        ]
+    items = [
+        dict(group="main", workload=w, precision=p, impl=impl, settings={}, both=p == "32-true")
+        for w in WORKLOADS
+        for p in PRECISIONS
+        for impl in ("floor", "raw", "lightning")
+    ]
+    items += [
+        dict(group="ladder", rung=rung, workload="autoencoder", precision="32-true", impl=impl, settings=s, both=False)
+        for rung, impl, s in LADDER
+    ]
+    return items
+
+
+def split(items: list[dict], workers: int = 2) -> list[list[int]]:
+    """Item indices per valgrind process: the `both` items in every process, the rest dealt out in turn."""
+    shared = [i for i, it in enumerate(items) if it["both"]]
+    rest = [i for i, it in enumerate(items) if not it["both"]]
+    return [shared + rest[k::workers] for k in range(workers)]
+
+
+# --- inside valgrind ----------------------------------------------------------------------------------
+
+
+def worker(plan_file: Path, indices: list[int], manifest_file: Path) -> None:
+    """Run the given items one after the other; callgrind writes one dump per window, in manifest order."""
+    import torch
+
+    from benchmarks.counting import callgrind_counter, run_windows
+
+    torch.set_num_threads(1)
+    items = json.loads(plan_file.read_text())
+    manifest: list = []
+    for i in indices:
+        start, stop = callgrind_counter(manifest)
+        before = len(manifest)
+        run_windows(items[i], start, stop)
+        for entry in manifest[before:]:
+            entry.insert(0, i)  # [item, a, b]
+    manifest_file.write_text(json.dumps(manifest))
+
+
+def valgrind_command(out: Path, plan_file: Path, indices: list[int], manifest: Path) -> list[str]:
+    return [
+        "valgrind",
+        "--tool=callgrind",
+        "--collect-atstart=no",  # counted only between the toggles (--instr-atstart=no would count nothing)
+        f"--callgrind-out-file={out}/cg.%p",
+        sys.executable,
+        "-m",
+        "benchmarks.instructions",
+        "worker",
+        str(plan_file),
+        ",".join(map(str, indices)),
+        str(manifest),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command")
+    w = sub.add_parser("worker", help="(internal) measure items inside valgrind")
+    w.add_argument("plan", type=Path)
+    w.add_argument("indices")
+    w.add_argument("manifest", type=Path)
+    ap.add_argument("--smoke", action="store_true", help="the shortest case only, saved to a temporary folder")
+    ap.add_argument("--results", type=Path, default=None, help="results folder (default results/; --smoke: a temp)")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the raw callgrind files in this folder")
+    args = ap.parse_args(argv)
+    if args.command == "worker":
+        worker(args.plan, [int(i) for i in args.indices.split(",") if i], args.manifest)
+        return 0
+    if shutil.which("valgrind") is None:
+        print("instructions: valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
+        return 2
+    from benchmarks.instruction_run import measure_and_save
+
+    results = args.results or (Path(tempfile.mkdtemp(prefix="paired-smoke-")) if args.smoke else Path("results"))
+    return measure_and_save(plan(args.smoke), results, args.keep, smoke=args.smoke)
+
+
+def machine_id() -> str:
+    """pytest-benchmark's id of this interpreter (the folder the other saved runs of this machine are in)."""
+    impl = platform.python_implementation()
+    major, minor = platform.python_version_tuple()[:2]
+    return f"{platform.system()}-{impl}-{major}.{minor}-{64 if sys.maxsize > 2**32 else 32}bit"
+
+
+def run_valgrind(items: list[dict], work: Path) -> tuple[list[list], list[list[Path]], float]:
+    """Run the valgrind processes side by side; (manifests, dump files per process, wall seconds)."""
+    plan_file = work / "plan.json"
+    plan_file.write_text(json.dumps(items))
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    t0 = time.time()
+    procs = []
+    for k, indices in enumerate(split(items)):
+        out = work / f"p{k}"
+        out.mkdir()
+        log = open(work / f"p{k}.log", "w")
+        cmd = valgrind_command(out, plan_file, indices, work / f"p{k}.manifest.json")
+        procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log, out))
+    for proc, log, _ in procs:
+        proc.wait()
+        log.close()
+    wall = time.time() - t0
+    manifests, dumps = [], []
+    for k, (proc, _, out) in enumerate(procs):
+        if proc.returncode != 0:
+            tail = (work / f"p{k}.log").read_text().strip().splitlines()[-5:]
+            raise RuntimeError(f"valgrind process {k} failed ({proc.returncode}): {tail}")
+        manifests.append(json.loads((work / f"p{k}.manifest.json").read_text()))
+        files = [p for p in out.iterdir() if p.name.count(".") == 2]  # cg.<pid>.<n>: one per dump
+        dumps.append(sorted(files, key=lambda p: int(p.name.rsplit(".", 1)[1])))
+    return manifests, dumps, wall
+
+
+if __name__ == "__main__":
+    sys.exit(main())
