@@ -33,7 +33,12 @@ def per_step_layers(windows: list[dict]) -> dict:
     steps = [w["steps"] for w in windows]
     total = slope(steps, [sum(w["layers"].values()) for w in windows])
     layers = {layer: slope(steps, [w["layers"].get(layer, 0) for w in windows])["per_step"] for layer in LAYERS}
-    return {"total": total, "layers": layers, "window_totals": [sum(w["layers"].values()) for w in windows]}
+    return {
+        "total": total,
+        "layers": layers,
+        "window_totals": [sum(w["layers"].values()) for w in windows],
+        "window_layers": [w["layers"] for w in windows],  # kept, so every number can be recomputed
+    }
 
 
 def per_step_opcodes(windows: list[dict]) -> dict[str, float]:

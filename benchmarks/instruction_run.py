@@ -18,7 +18,7 @@ import numpy as np
 from benchmarks import attribution as A
 from benchmarks.callgrind import LAYERS, parse
 from benchmarks.components import COMPONENTS, RULES
-from benchmarks.counting import LIMIT, WINDOWS
+from benchmarks.counting import QUIET_LOGGING, SHORT_WINDOWS, WINDOWS
 from raw_torch.common.files import atomic_write
 
 TIMED_RUNS = 7  # native runs per timed case, for the instructions-per-µs rate
@@ -50,12 +50,12 @@ def timing_pass(items: list[dict]) -> dict[str, dict]:
     from benchmarks import harness
     from benchmarks.counting import case_config
 
-    first, last = WINDOWS[0][0], WINDOWS[-1][1]
     out = {}
     for item in items:
         if item["group"] != "main" or item["precision"] != "32-true" or item["impl"] == "floor":
             continue
         cfg = case_config(item)
+        first, last = item["windows"][0][0], item["windows"][-1][1]
         harness.clocked_run(item["impl"], cfg)  # warm-up
         runs = [harness.clocked_run(item["impl"], cfg)[1].intervals(last + 1, warmup=first) for _ in range(TIMED_RUNS)]
         per_position = np.median(np.stack(runs), axis=0)
@@ -71,7 +71,7 @@ def layers_per_item(items, manifests, dumps) -> dict[int, list[dict]]:
             raise RuntimeError(f"{len(files)} callgrind dumps for {len(manifest)} windows")
         windows: dict[int, list[dict]] = {}
         for (item, a, b), path in zip(manifest, files, strict=True):
-            windows.setdefault(item, []).append({"steps": b - a, "layers": parse(path).by_layer()})
+            windows.setdefault(item, []).append({"steps": b - a, "layers": parse(path).by_layer(), "window": [a, b]})
         for item, ws in windows.items():
             found.setdefault(item, []).append(A.per_step_layers(ws))
     return found
@@ -150,7 +150,7 @@ def save(results: Path, payload: dict) -> Path:
 
 
 def measure_and_save(items: list[dict], results: Path, keep: Path | None, smoke: bool) -> int:
-    from benchmarks.instructions import run_valgrind
+    from benchmarks.instructions import no_aslr, run_valgrind
 
     t0 = time.time()
     work = Path(tempfile.mkdtemp(prefix="paired-callgrind-", dir=keep))
@@ -181,7 +181,9 @@ def measure_and_save(items: list[dict], results: Path, keep: Path | None, smoke:
                     "kind": "instructions",
                     "smoke": smoke,
                     "windows": [list(w) for w in WINDOWS],
-                    "limit_train_batches": LIMIT,
+                    "short_windows": [list(w) for w in SHORT_WINDOWS],
+                    "log_every_n_steps": QUIET_LOGGING,
+                    "aslr_off": bool(no_aslr()),
                     "layers": list(LAYERS),
                     "components": list(COMPONENTS),
                     "rules": [list(r) for r in RULES],

@@ -194,3 +194,89 @@ def peak_mb(memory: list[dict], case: str, impl: str) -> float:
 
 def nan0(x: float) -> float:
     return 0.0 if x is None or math.isnan(x) else x
+
+
+# Parts grouped for the stacked bars (the report's table has every part).
+INSTRUCTION_GROUPS = (
+    ("tensor work: torch operators, MKL", ("native: torch operators", "native: MKL and OpenMP"), "#4c72b0"),
+    (
+        "native glue: bindings, libc, other",
+        ("native: torch Python bindings", "native: libc and loader", "native: other native"),
+        "#8da0cb",
+    ),  # fmt: skip
+    ("Python: model forward and loss", ("Python: model forward and loss",), "#55a868"),
+    (
+        "Python: torch (optimizer, autograd, DataLoader)",
+        (
+            "Python: optimizer and GradScaler (Python)",
+            "Python: other torch Python (autograd, tensor methods)",
+            "Python: DataLoader",
+        ),
+        "#a6d854",
+    ),  # fmt: skip
+    ("Python: raw loop", ("Python: raw loop",), "#1f77b4"),
+    ("Python: Lightning self.log and results", ("Python: Lightning: self.log and results",), "#c44e52"),
+    ("Python: Lightning hook dispatch, profiler", ("Python: Lightning: hook dispatch and profiler",), "#dd8452"),
+    (
+        "Python: Lightning loops, fetcher, closure, other",
+        (
+            "Python: Lightning: loops and progress tracking",
+            "Python: Lightning: data fetcher",
+            "Python: Lightning: optimizer closure, strategy, precision",
+            "Python: Lightning: other",
+            "Python: Lightning: other callbacks (checkpoint, summary)",
+        ),
+        "#792ee5",
+    ),  # fmt: skip
+    ("Python: our callbacks", ("Python: our callbacks (History, RunState)",), "#937860"),
+    (
+        "Python: progress bar, TensorBoard, other",
+        (
+            "Python: progress bar",
+            "Python: TensorBoard writer",
+            "Python: measurement (the window wrapper)",
+            "Python: other Python",
+        ),
+        "#bbbbbb",
+    ),  # fmt: skip
+    ("interpreter (floor: not split)", ("interpreter",), "#666666"),
+)
+
+
+def plot_instructions(info: dict, path: Path) -> None:
+    """Stacked bars of instructions per step by part: per workload, the floor, raw, Lightning's leanest
+    (barebones) where measured, Lightning as benchmarked, and Lightning with every feature on."""
+
+    def pick(**match):
+        return next((i for i in info["items"] if all(i.get(k) == v for k, v in match.items())), None)
+
+    bars = []
+    for w in ("minimal", "autoencoder"):
+        main = dict(group="main", workload=w, precision="32-true")
+        for label, item in (
+            ("floor", pick(**main, impl="floor")),
+            ("raw", pick(**main, impl="raw")),
+            ("Lightning\nbarebones", pick(group="ladder", workload=w, rung="barebones=True, no self.log")),
+            ("Lightning\nas benchmarked", pick(**main, impl="lightning")),
+            ("Lightning\nall features", pick(group="ladder", workload=w, impl="lightning", rung="default (all on)")),
+        ):
+            if item is not None:
+                bars.append((f"{w}\n{label}", item["parts"]))
+    fig, ax = plt.subplots(figsize=(13, 5.5))
+    bottoms = [0.0] * len(bars)
+    for name, keys, color in INSTRUCTION_GROUPS:
+        vals = [sum(parts.get(k, 0.0) for k in keys) / 1e6 for _, parts in bars]
+        if any(vals):
+            ax.bar(range(len(bars)), vals, 0.6, bottom=bottoms, label=name, color=color)
+            bottoms = [b + v for b, v in zip(bottoms, vals, strict=True)]
+    for i, top in enumerate(bottoms):
+        ax.annotate(f"{top:,.1f} M", (i, top), ha="center", va="bottom", fontsize=8, xytext=(0, 2),
+                    textcoords="offset points")  # fmt: skip
+    ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
+    ax.set_ylabel("instructions per training step (millions)")
+    ax.set_ylim(0, max(bottoms + [1]) * 1.12)
+    ax.set_title("Instructions per step by part (callgrind; cpu, 32-true): what Lightning adds, and where")
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)

@@ -11,12 +11,13 @@ prose states (lengths, batch sizes, rounds, data), is read from the saved JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 
 from benchmarks import plots as P
+from benchmarks.report_instructions import instructions_section
+from benchmarks.runs import load_run, newest_of_kind, newest_runs
 from benchmarks.stats import rederive_resolve
 from raw_torch.common.config import WORKLOADS
 from raw_torch.common.files import atomic_write
@@ -36,53 +37,6 @@ def step_us(m: dict) -> str:
 def fit_pm(fit: dict, key: str, scale: float = 1e6) -> str:
     """An ols coefficient (`a` or `b`) ± the half-width of its interval."""
     return pm(fit[key], fit.get(f"{key}_ci"), scale)
-
-
-def load_run(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict) or "benchmarks" not in data or "machine_info" not in data:
-            raise ValueError("no 'benchmarks' or 'machine_info' key")
-        return data
-    except (OSError, ValueError) as e:
-        print(f"report: skipping {path}: not a complete pytest-benchmark file ({e})", file=sys.stderr)
-        return None
-
-
-def _complete_runs(paths, say_skipped: bool = True):
-    """(path, text) of each file that parses as JSON, in the order given; a broken one is passed over."""
-    for path in paths:
-        try:
-            text = path.read_text()
-            json.loads(text)
-        except (OSError, ValueError) as e:  # a broken newest file never hides the run before it
-            if say_skipped:
-                print(f"report: skipping {path}: not a complete pytest-benchmark file ({e})", file=sys.stderr)
-            continue
-        yield path, text
-
-
-def newest_runs(results: Path) -> list[Path]:
-    """The newest full run in each machine folder (results/<machine>/<pytest-benchmark id>/NNNN_*.json).
-
-    A run is full when it holds the step-cost protocol; partial runs (a regression check with -k, say)
-    are passed over here but can be named on the command line.
-    """
-    newest, fallback = {}, {}
-    for path, text in _complete_runs(sorted(results.glob("*/*/[0-9][0-9][0-9][0-9]_*.json"))):  # ascending
-        fallback[path.parent] = path
-        if '"kind": "step_cost"' in text:
-            newest[path.parent] = path
-    return [newest.get(folder, path) for folder, path in fallback.items()]
-
-
-def newest_resolve(folder: Path) -> Path | None:
-    """The newest saved `nox -s resolve` run in a machine folder, if any (newest_runs named broken files)."""
-    found = None
-    for path, text in _complete_runs(sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.json")), say_skipped=False):
-        if '"kind": "resolve"' in text:
-            found = path
-    return found
 
 
 def _commit(data: dict) -> str:
@@ -203,7 +157,7 @@ def resolve_rows(path: Path, by_kind: dict) -> tuple[list[dict], Path, str]:
     rows = [b["extra_info"] for b in by_kind.get("resolve", [])]
     if rows:
         return rows, path, ""
-    source = newest_resolve(path.parent)
+    source = newest_of_kind(path.parent, "resolve")
     data = load_run(source) if source else None
     if not data:
         return [], path, ""
@@ -276,6 +230,23 @@ def _verdict(rows: list[dict]) -> str:
             verdict = "met" if half <= 10e-6 else "not met"
             met.append(f"{r['workload']} {verdict} (±{half * 1e6:.1f} µs; the bootstrap alone: ±{o['ci'] * 1e6:.1f})")
     return "; ".join(met)
+
+
+def instructions_part(path: Path, plot: Path, rel: Path) -> list[str]:
+    """The newest `nox -s instructions` run beside this one (a smoke run is never saved there)."""
+    source = newest_of_kind(path.parent, "instructions")
+    data = load_run(source) if source else None
+    if not data:
+        return []
+    mi = data["machine_info"]
+    info = {
+        **data["benchmarks"][0]["extra_info"],
+        "valgrind": mi.get("valgrind"),
+        "cpu_capability": mi.get("torch_cpu_capability"),
+        "torch_config": mi.get("torch_config", []),
+    }
+    when = f" ({data.get('datetime', '?')}, {_commit(data)})"
+    return instructions_section(info, source, when, plot, rel)
 
 
 def features_section(feats: list[dict], plot: Path, rel: Path) -> list[str]:
@@ -390,6 +361,7 @@ def machine_section(path: Path, data: dict, plots: Path, rel: Path) -> list[str]
         *header_section(path, data),
         *step_cost_section(extra.get("step_cost", []), plots / f"{tag}-step_time.png", rel),
         *resolve_section(path, by_kind, plots / f"{tag}-resolve.png", rel),
+        *instructions_part(path, plots / f"{tag}-instructions.png", rel),
         *features_section(extra.get("feature", []), plots / f"{tag}-features.png", rel),
         *scaling_section(extra.get("scaling", []), plots / f"{tag}-scaling.png", rel),
         *startup_section(by_kind, plots / f"{tag}-startup_memory.png", rel),
