@@ -115,14 +115,19 @@ def split(items: list[dict], workers: int = 2) -> list[list[int]]:
 # --- inside valgrind ----------------------------------------------------------------------------------
 
 
-def worker(plan_file: Path, indices: list[int], manifest_file: Path) -> None:
-    """Run the given items one after the other; callgrind writes one dump per window, in manifest order."""
+def worker(plan_file: Path, job_file: Path) -> None:
+    """Run the job's items one after the other; callgrind writes one dump per window, in manifest order.
+    The job comes in a file, not on the command line, so both processes start with the same arguments
+    (byte for byte but one digit): their heaps then evolve alike, and so do object ids and the hashes
+    built on them."""
     import torch
 
     from benchmarks.counting import callgrind_counter, run_windows
 
     torch.set_num_threads(1)
     items = json.loads(plan_file.read_text())
+    job = json.loads(job_file.read_text())
+    indices, manifest_file = job["indices"], Path(job["manifest"])
     manifest: list = []
     for i in indices:
         start, stop = callgrind_counter(manifest)
@@ -142,7 +147,7 @@ def no_aslr() -> list[str]:
     return ["setarch", platform.machine(), "-R"]
 
 
-def valgrind_command(out: Path, plan_file: Path, indices: list[int], manifest: Path) -> list[str]:
+def valgrind_command(out: Path, plan_file: Path, job_file: Path) -> list[str]:
     return [
         *no_aslr(),
         "valgrind",
@@ -154,8 +159,7 @@ def valgrind_command(out: Path, plan_file: Path, indices: list[int], manifest: P
         "benchmarks.instructions",
         "worker",
         str(plan_file),
-        ",".join(map(str, indices)),
-        str(manifest),
+        str(job_file),
     ]
 
 
@@ -164,14 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="command")
     w = sub.add_parser("worker", help="(internal) measure items inside valgrind")
     w.add_argument("plan", type=Path)
-    w.add_argument("indices")
-    w.add_argument("manifest", type=Path)
+    w.add_argument("job", type=Path)
     ap.add_argument("--smoke", action="store_true", help="the shortest case only, saved to a temporary folder")
     ap.add_argument("--results", type=Path, default=None, help="results folder (default results/; --smoke: a temp)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the raw callgrind files in this folder")
     args = ap.parse_args(argv)
     if args.command == "worker":
-        worker(args.plan, [int(i) for i in args.indices.split(",") if i], args.manifest)
+        worker(args.plan, args.job)
         return 0
     if shutil.which("valgrind") is None:
         print("instructions: valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
@@ -200,7 +203,9 @@ def run_valgrind(items: list[dict], work: Path) -> tuple[list[list], list[list[P
         out = work / f"p{k}"
         out.mkdir()
         log = open(work / f"p{k}.log", "w")
-        cmd = valgrind_command(out, plan_file, indices, work / f"p{k}.manifest.json")
+        job = work / f"p{k}.job.json"
+        job.write_text(json.dumps({"indices": indices, "manifest": str(work / f"p{k}.manifest.json")}))
+        cmd = valgrind_command(out, plan_file, job)
         procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log, out))
     for proc, log, _ in procs:
         proc.wait()
