@@ -36,6 +36,11 @@ def rates(info: dict) -> dict[str, float]:
     return out
 
 
+def _lightning_rate(info: dict, workload: str) -> float:
+    lit = find(info["items"], group="main", workload=workload, precision="32-true", impl="lightning")
+    return lit["per_step"] / info["timing"][f"{workload}/lightning"]["us_per_step"]
+
+
 def _windows(windows) -> str:
     steps = ", ".join(str(b - a) for a, b in windows)
     return f"{steps} steps (fetches {', '.join(f'{a}-{b}' for a, b in windows)} of the first epoch)"
@@ -173,11 +178,19 @@ def instructions_section(info: dict, source: Path, when: str, plot: Path, rel: P
         "",
         *main_table(info, rate),
         "",
+        "Linearity says whether the steps inside the windows are alike, not whether the count repeats (the "
+        "spread says that): a garbage collection that lands in one window and not the others, or, in "
+        "`16-mixed`, steps whose optimizer step GradScaler skipped, make the windows' counts bend away from a "
+        "line by the cost of that one event; the per-step slope then carries a share of it. The µs column "
+        "converts at the raw step's rate; Lightning's own step, more of it in the interpreter, runs fewer "
+        "instructions per µs (the rate line below), so its real cost in µs is larger than this estimate.",
+        "",
     ]
     if rate:
         out += [
-            "Rate: " + "; ".join(
-                f"{w} {r:,.0f} instructions/µs (raw step {info['timing'][f'{w}/raw']['us_per_step']:,.0f} µs natively)"
+            "Rate (native step clock over the windows' positions, median of 7 runs): " + "; ".join(
+                f"{w}: raw {r:,.0f} instructions/µs ({info['timing'][f'{w}/raw']['us_per_step']:,.0f} µs per step), "
+                f"Lightning {_lightning_rate(info, w):,.0f} ({info['timing'][f'{w}/lightning']['us_per_step']:,.0f} µs)"
                 for w, r in rate.items()
             ) + ".",
             "",
