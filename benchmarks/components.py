@@ -64,7 +64,8 @@ _STDLIB = tuple(
     os.path.normpath(p) + os.sep for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
 )
 # Neutral too: nn.Module's attribute machinery (Lightning reads and sets its own module's attributes through
-# it all the time), and torch's grad-mode decorators, which belong to the function they wrap.
+# it all the time: `_current_fx_name` at every hook call, which asks Parameter's Python metaclass whether the
+# value is a Parameter), and torch's grad-mode decorators, which belong to the function they wrap.
 _NEUTRAL = (
     "/lightning_utilities/",
     "/typing_extensions.py",
@@ -72,6 +73,7 @@ _NEUTRAL = (
     "<string>",
     "/torch/nn/modules/module.py:__getattr__",
     "/torch/nn/modules/module.py:__setattr__",
+    "/torch/nn/parameter.py:__instancecheck__",  # nn.Module.__setattr__ asks isinstance(value, Parameter)
     "/torch/utils/_contextlib.py",
     "/torch/autograd/grad_mode.py",
 )

@@ -238,7 +238,9 @@ def ladder_section(info: dict, rate: float | None) -> list[str]:
         "`Trainer(barebones=True)` (which refuses `self.log`), then `barebones=False` with every feature off, "
         "then the module's own `self.log`; from there on the product's Trainer (History and RunState "
         "callbacks) with one feature on. Sanity check and model summary happen before the first step: they "
-        "should add nothing per step, and their rows show the instrument's floor. The TensorBoard rows "
+        "should add nothing per step, and their rows show the instrument's floor. The rungs count the shorter "
+        "windows, the floor the headline ones (later steps, where Adam's MKL kernels run a few parts in a "
+        "thousand fewer instructions), so the rows against the floor carry that difference. The TensorBoard rows "
         "exclude the write every 50th step (outside the windows). Under valgrind every step takes longer "
         "than tqdm's 0.1 s redraw interval, so the raw bar is counted redrawing every step, as Lightning's "
         "(refresh_rate=1) does natively; natively the raw bar redraws about every 0.1 s.",

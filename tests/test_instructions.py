@@ -115,6 +115,7 @@ def test_parts_add_up_to_the_measured_total_and_other_is_bounded():
         ("/repo/with_lightning/trainer.py", "on_train_batch_end", "our callbacks (History, RunState)"),
         ("/v/site-packages/somewhere/else.py", "f", "other Python"),
         ("/v/site-packages/torch/nn/modules/module.py", "__getattr__", None),  # neutral: the caller's
+        ("/v/site-packages/torch/nn/parameter.py", "__instancecheck__", None),
         ("/v/site-packages/lightning_utilities/core/apply_func.py", "apply_to_collection", None),
     ],
 )
