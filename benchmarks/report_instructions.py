@@ -179,7 +179,8 @@ def instructions_section(info: dict, source: Path, when: str, plot: Path, rel: P
         *main_table(info, rate),
         "",
         "Linearity says whether the steps inside the windows are alike, not whether the count repeats (the "
-        "spread says that): a garbage collection that lands in one window and not the others, or, in "
+        "spread says that): the interpreter's own housekeeping (a garbage collection, a new allocator arena) "
+        "that lands in one window and not the others, or, in "
         "`16-mixed`, steps whose optimizer step GradScaler skipped, make the windows' counts bend away from a "
         "line by the cost of that one event; the per-step slope then carries a share of it. The µs column "
         "converts at the raw step's rate; Lightning's own step, more of it in the interpreter, runs fewer "
