@@ -106,7 +106,10 @@ def evaluate(model, loader: DataLoader, compute_loss: ComputeLoss, device, autoc
     so the two sides agree to the last bit.
     """
     model.eval()
-    total, count = torch.tensor(0.0), torch.tensor(0)
+    # Both on the device, as Lightning keeps its running sum and summed batch size (they move with the logged
+    # value). A count left on the CPU (or a Python int) would make CUDA multiply by its reciprocal instead of
+    # dividing: one float32 ulp off Lightning on a GPU, never on a CPU.
+    total, count = torch.tensor(0.0, device=device), torch.tensor(0, device=device)
     with torch.inference_mode():  # Lightning: Trainer(inference_mode=True), the default
         for batch in islice(loader, max_batches):
             batch = move_to_device(batch, device)

@@ -57,3 +57,36 @@ def test_16_mixed_uses_a_grad_scaler_on_both_sides(pair):
     lit_ckpt = torch.load(next((folder / "lightning" / "checkpoints").glob("epoch=1-*")), weights_only=True)
     assert raw_ckpt["scaler"]["scale"] == lit_ckpt["MixedPrecision"]["scale"]
     assert raw_ckpt["scaler"]["_growth_tracker"] == lit_ckpt["MixedPrecision"]["_growth_tracker"]
+
+
+def test_the_raw_evaluation_divides_on_one_device():
+    """CUDA parity pitfall: dividing a CUDA total by a CPU 0-dim tensor (or a Python number) makes PyTorch's
+    CUDA kernel multiply by the reciprocal, one float32 ulp away from Lightning's true division (its
+    cumulated batch size lives on the module's device). On the meta device, no GPU needed: the operands
+    of the evaluation's division must share one device."""
+    from contextlib import nullcontext
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from raw_torch import loop, minimal
+    from raw_torch.common.config import RunConfig
+    from raw_torch.common.data import make_minimal_loaders
+    from raw_torch.common.models import LinearRegression
+
+    class DivisionSpy(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.devices: list[set[str]] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket is torch.ops.aten.div:
+                self.devices.append({a.device.type for a in args if isinstance(a, torch.Tensor)})
+            return func(*args, **(kwargs or {}))
+
+    meta = torch.device("meta")
+    _, val_loader, _ = make_minimal_loaders(RunConfig.for_workload("minimal"))
+    model = LinearRegression().to(meta)
+    with DivisionSpy() as spy:
+        result = loop.evaluate(model, val_loader, minimal.compute_loss, meta, nullcontext(), max_batches=3)
+    assert result.device == meta
+    assert spy.devices and spy.devices[-1] == {"meta"}, spy.devices
