@@ -154,6 +154,13 @@ def plot_scaling(rows: list[dict], path: Path) -> None:
 
 
 def plot_startup_memory(startup: dict, memory: list[dict], path: Path) -> None:
+    if not startup:  # a run with memory cases only (the CUDA matrix): one panel
+        fig, ax2 = plt.subplots(figsize=(7, 4.5))
+        _plot_memory(ax2, memory)
+        fig.tight_layout()
+        save_figure(fig, path)
+        plt.close(fig)
+        return
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
     names, vals, errs = [], [], []
     for name, (median, spread) in startup.items():
@@ -168,6 +175,13 @@ def plot_startup_memory(startup: dict, memory: list[dict], path: Path) -> None:
     ax1.invert_yaxis()
     ax1.set_xlabel("ms (median; bar: interquartile range / 2)")
     ax1.set_title("Start-up")
+    _plot_memory(ax2, memory)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def _plot_memory(ax2, memory: list[dict]) -> None:
     cases = sorted({m["case"] for m in memory})
     width = 0.4
     top = 0.0
@@ -180,9 +194,6 @@ def plot_startup_memory(startup: dict, memory: list[dict], path: Path) -> None:
     ax2.set_title("Peak memory")
     ax2.set_ylim(0, top * 1.2)  # headroom, so the legend covers no bar
     ax2.legend(loc="upper left", ncol=2)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
 
 
 def peak_mb(memory: list[dict], case: str, impl: str) -> float:
