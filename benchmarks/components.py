@@ -50,6 +50,8 @@ RULES = (
     ("/pytorch_lightning/", "Lightning: other"),
     ("/lightning_fabric/", "Lightning: other"),
     ("/tqdm/", "progress bar"),
+    ("/torch/cuda/__init__.py", "CUDA availability check (NVML, every optimizer step)"),
+    ("/torch/accelerator/", "CUDA availability check (NVML, every optimizer step)"),
     ("/torch/utils/tensorboard/", "TensorBoard writer"),
     ("/tensorboard/", "TensorBoard writer"),
     ("/torch/utils/data/", "DataLoader"),

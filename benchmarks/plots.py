@@ -226,6 +226,8 @@ INSTRUCTION_GROUPS = (
      "Python: Lightning: batch transfer to the device", "Python: Lightning: Trainer state and properties",
      "Python: Lightning: other", "Python: Lightning: other callbacks (checkpoint, summary)"), "#792ee5"),
     ("Python: our callbacks", ("Python: our callbacks (History, RunState)",), "#937860"),
+    ("Python: CUDA availability check (NVML), set off by importing Lightning",
+     ("Python: CUDA availability check (NVML, every optimizer step)",), "#e5ae38"),
     ("interpreter (floor: not split)", ("interpreter",), "#666666"),
     ("Python: progress bar, TensorBoard, other", (), "#bbbbbb"),  # everything else
 )  # fmt: skip
