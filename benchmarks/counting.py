@@ -125,23 +125,6 @@ def case_config(item: dict):
     )  # fmt: skip
 
 
-NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
-
-
-def side_environment(item: dict) -> None:
-    """The environment each side's own process has. `import pytorch_lightning` sets NVML_CHECK=1 for the whole
-    process (lightning_fabric/__init__.py); from then on every optimizer.step() asks whether CUDA is there
-    through NVML (torch.accelerator.current_accelerator -> torch.cuda.is_available -> ctypes), which a CUDA
-    build of torch on a machine without a GPU never caches. A process that trains with plain PyTorch never
-    imports Lightning: the raw and floor cases run without it, the Lightning cases with it."""
-    import os
-
-    if item["impl"].startswith("lightning"):
-        os.environ[NVML_CHECK] = "1"
-    else:
-        os.environ.pop(NVML_CHECK, None)
-
-
 def run_windows(item: dict, start, stop) -> None:
     """Run one planned case, in its side's environment, with the counter started and stopped at the windows."""
     import tempfile
@@ -152,7 +135,7 @@ def run_windows(item: dict, start, stop) -> None:
     from raw_torch.common.data import make_loaders
 
     cfg, windows = case_config(item), item["windows"]
-    side_environment(item)
+    harness.side_environment(item["impl"])  # raw and floor without Lightning's NVML check, Lightning with it
     if item["impl"] == "floor":  # the same step on batches already in memory: no DataLoader, no loop
         batches, step = harness.floor_step(cfg)
         with harness.quiet_heap():

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import os
 import random
 import subprocess
 import sys
@@ -123,8 +124,25 @@ def time_run(impl: str, cfg: RunConfig) -> tuple[float, float]:
     return wall, total / count if count else float("nan")
 
 
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+def side_environment(impl: str) -> None:
+    """The environment each side's own process has. `import pytorch_lightning` sets NVML_CHECK=1 for the whole
+    process (lightning_fabric/__init__.py); from then on every optimizer.step() asks NVML whether CUDA is
+    there (torch.accelerator.current_accelerator -> torch.cuda.is_available -> ctypes), which a CUDA build of
+    torch on a machine without a GPU never caches: about 0.16 M instructions and 125 µs a step on the
+    reference machine (README, "Why: instructions per step"). A plain PyTorch process never imports
+    Lightning, so the raw and floor runs go without it, Lightning's with it."""
+    if impl.startswith("lightning"):
+        os.environ[NVML_CHECK] = "1"
+    else:
+        os.environ.pop(NVML_CHECK, None)
+
+
 def clocked_run(impl: str, cfg: RunConfig) -> tuple[float, StepClock]:
     """One whole `run(cfg)` of one side, into a fresh temporary folder: (wall seconds, its step clock)."""
+    side_environment(impl)
     device = resolve_device(cfg.device)
     module = run_module(impl, cfg.workload)
     loaders, clock = clocked_loaders(cfg)
@@ -174,6 +192,7 @@ def prepare_floor(cfg: RunConfig):
 
 
 def time_floor(cfg: RunConfig) -> tuple[float, float]:
+    side_environment("floor")
     steps = prepare_floor(cfg)
     with quiet_heap():
         sync(resolve_device(cfg.device))

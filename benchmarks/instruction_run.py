@@ -48,14 +48,13 @@ def timing_pass(items: list[dict]) -> dict[str, dict]:
     """µs per step of the main 32-true raw and Lightning cases, natively, over the same step positions as the
     windows (median over TIMED_RUNS runs of each position's interval, then the mean over positions)."""
     from benchmarks import harness
-    from benchmarks.counting import case_config, side_environment
+    from benchmarks.counting import case_config
 
     out = {}
     for item in items:
         if item["group"] != "main" or item["precision"] != "32-true" or item["impl"] == "floor":
             continue
         cfg = case_config(item)
-        side_environment(item)  # as in the counted runs: raw without Lightning's NVML_CHECK, Lightning with it
         first, last = item["windows"][0][0], item["windows"][-1][1]
         harness.clocked_run(item["impl"], cfg)  # warm-up
         runs = [harness.clocked_run(item["impl"], cfg)[1].intervals(last + 1, warmup=first) for _ in range(TIMED_RUNS)]
