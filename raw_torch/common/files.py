@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -19,9 +20,17 @@ def atomic_write(path: Path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    # Ctrl-C or SIGTERM between creating the temporary file and entering `try` would leave it behind: hold
+    # both signals until the file's name is known; a signal that arrived meanwhile is raised inside `try`.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         yield Path(tmp)
         os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; a kept file gets the mode open() would give it
         os.replace(tmp, path)
