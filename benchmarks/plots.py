@@ -155,7 +155,7 @@ def plot_scaling(rows: list[dict], path: Path) -> None:
 
 def plot_startup_memory(startup: dict, memory: list[dict], path: Path) -> None:
     if not startup:  # a run with memory cases only (the CUDA matrix): one panel
-        fig, ax2 = plt.subplots(figsize=(7, 4.5))
+        fig, ax2 = plt.subplots(figsize=(8, 6))
         _plot_memory(ax2, memory)
         fig.tight_layout()
         save_figure(fig, path)
