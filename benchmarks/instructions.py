@@ -20,7 +20,6 @@ Instructions become µs with the raw step's instructions per µs, timed natively
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -32,7 +31,9 @@ import time
 from pathlib import Path
 
 from benchmarks.counting import SHORT_WINDOWS, WINDOWS
-from raw_torch.common.config import PRECISIONS, WORKLOADS
+from raw_torch.common.cli import Parser, main_guard
+from raw_torch.common.config import PRECISIONS, WORKLOADS, check_creatable
+from raw_torch.common.errors import UsageError
 
 OFF = dict(progress_bar=False, logger=False, checkpoint_every=0, sanity_check=False, model_summary=False)
 ON = dict(progress_bar=True, logger=True, checkpoint_every=1, sanity_check=True, model_summary=True)
@@ -163,22 +164,32 @@ def valgrind_command(out: Path, plan_file: Path, job_file: Path) -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="command")
+def build_parser() -> Parser:
+    ap = Parser(prog="python -m benchmarks.instructions", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", parser_class=Parser)
     w = sub.add_parser("worker", help="(internal) measure items inside valgrind")
     w.add_argument("plan", type=Path)
     w.add_argument("job", type=Path)
     ap.add_argument("--smoke", action="store_true", help="the shortest case only, saved to a temporary folder")
-    ap.add_argument("--results", type=Path, default=None, help="results folder (default results/; --smoke: a temp)")
-    ap.add_argument("--keep", type=Path, default=None, help="keep the raw callgrind files in this folder")
-    args = ap.parse_args(argv)
+    ap.add_argument(
+        "--results", type=Path, default=None, metavar="DIR", help="results folder (default results/; --smoke: a temp)"
+    )
+    ap.add_argument("--keep", type=Path, default=None, metavar="DIR", help="keep the raw callgrind files in DIR")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "worker":
         worker(args.plan, args.job)
         return 0
+    for flag, folder in (("--results", args.results), ("--keep", args.keep)):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise UsageError(f"{flag} {folder}: is a file, not a folder")
+        if folder is not None:
+            check_creatable(flag, folder)
     if shutil.which("valgrind") is None:
-        print("instructions: valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
-        return 2
+        raise UsageError("valgrind is not installed (Debian: apt-get install valgrind)")
     from benchmarks.instruction_run import measure_and_save
 
     results = args.results or (Path(tempfile.mkdtemp(prefix="paired-smoke-")) if args.smoke else Path("results"))
@@ -223,4 +234,4 @@ def run_valgrind(items: list[dict], work: Path) -> tuple[list[list], list[list[P
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_guard("benchmarks.instructions", main))

@@ -10,7 +10,6 @@ prose states (lengths, batch sizes, rounds, data), is read from the saved JSON.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -19,7 +18,9 @@ from benchmarks import plots as P
 from benchmarks.report_instructions import instructions_section
 from benchmarks.runs import load_run, newest_of_kind, newest_runs
 from benchmarks.stats import rederive_resolve
-from raw_torch.common.config import WORKLOADS
+from raw_torch.common.cli import Parser, main_guard
+from raw_torch.common.config import WORKLOADS, check_creatable
+from raw_torch.common.errors import UsageError
 from raw_torch.common.files import atomic_write
 
 
@@ -389,15 +390,28 @@ def build_report(paths: list[Path], results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.splitlines()[0])
+def build_parser() -> Parser:
+    ap = Parser(prog="python -m benchmarks.report", description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="*", type=Path, help="pytest-benchmark JSON files (default: newest per machine)")
-    ap.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
-    args = ap.parse_args(argv)
+    ap.add_argument(
+        "--results", type=Path, default=Path("results"), metavar="DIR", help="results folder (default results/)"
+    )
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for path in args.runs:  # named files: each must be there; a broken one is still skipped with a line
+        if path.is_dir():
+            raise UsageError(f"{path}: is a folder; name a saved run's JSON file (or none: the newest per machine)")
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+    if args.results.exists() and not args.results.is_dir():
+        raise UsageError(f"--results {args.results}: is a file, not a folder")
     paths = args.runs or newest_runs(args.results)
     if not paths:
-        print(f"report: no saved runs under {args.results}/ (run `nox -s bench` first)", file=sys.stderr)
-        return 2
+        raise UsageError(f"no saved runs under {args.results}/ (run `nox -s bench` first)")
+    check_creatable("--results", args.results / "REPORT.md")
     text = build_report(paths, args.results)
     target = args.results / "REPORT.md"
     with atomic_write(target) as tmp:  # never half a report
@@ -407,4 +421,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_guard("benchmarks.report", main))

@@ -28,7 +28,7 @@ def build_model(cfg: RunConfig):
 
 
 def evaluate_folder(folder: Path, device_name: str = "auto") -> list[dict]:
-    found = checkpoints_or_fail(folder)
+    found = checkpoints_or_fail(folder, "raw")
     cfg = RunConfig.from_dict(load_checkpoint(found[0][2])["run_config"])
     device = resolve_device(device_name)
     _, _, test_loader = make_loaders(cfg)

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from raw_torch.common.checkpoints import checkpoint_name, save_checkpoint
 from raw_torch.common.config import SANITY_VAL_STEPS, Phase, RunConfig, resolve_device
+from raw_torch.common.data import num_batches
 from raw_torch.common.runstate import check_finite, optimizer_steps, rng_state, set_rng_state
 
 ComputeLoss = Callable[[nn.Module, list], torch.Tensor]
@@ -173,7 +174,7 @@ def start_epoch(train_loader: DataLoader, cfg: RunConfig, resume: dict | None, s
     if resume is not None and "rng" in resume:
         set_rng_state(resume["mid_epoch"]["rng_epoch_start"] if skip else resume["rng"])
     epoch_rng = rng_state() if cfg.checkpoint_every_n_steps else None
-    batches = islice(train_loader, cfg.limit_train_batches)
+    batches = islice(train_loader, num_batches(cfg.limit_train_batches, train_loader))
     if skip:
         for _ in range(skip):
             next(batches)
@@ -201,7 +202,7 @@ def fit(model, optimizer, compute_loss: ComputeLoss, loaders: tuple, phase: Phas
     history = History()
     first_epoch, skip = restore(resume, model, optimizer, scaler, history)
     steps_taken_before = optimizer_steps(optimizer)
-    total = min(len(train_loader), cfg.limit_train_batches or len(train_loader))
+    total = num_batches(cfg.limit_train_batches, train_loader)  # Lightning: limit_train_batches, int or share
     writer = open_writer(cfg, phase.run_dir)
     model.train()
     if cfg.sanity_check:  # 2 validation batches before training, not logged, consuming no RNG
@@ -239,7 +240,8 @@ def fit(model, optimizer, compute_loss: ComputeLoss, loaders: tuple, phase: Phas
             bar.close()
 
             if cfg.limit_val_batches != 0:  # Lightning: limit_val_batches=0 turns validation off
-                val_loss = evaluate(model, val_loader, compute_loss, device, autocast, cfg.limit_val_batches).item()
+                limit = num_batches(cfg.limit_val_batches, val_loader)
+                val_loss = evaluate(model, val_loader, compute_loss, device, autocast, limit).item()
                 history.val_loss.append(val_loss)
                 log_validation(writer, val_loss, history, epoch)
             history.epoch = epoch + 1

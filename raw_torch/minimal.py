@@ -20,7 +20,7 @@ from raw_torch import loop
 from raw_torch.common.checkpoints import load_for_resume
 from raw_torch.common.cli import main_guard, train_main
 from raw_torch.common.config import Phase, RunConfig, phases, resolve_device
-from raw_torch.common.data import check_limits, make_minimal_loaders
+from raw_torch.common.data import check_limits, make_minimal_loaders, num_batches
 from raw_torch.common.models import LinearRegression, lstsq_fit_
 from raw_torch.common.record import RunRecord, run_record
 from raw_torch.common.runstate import set_rng_state
@@ -60,12 +60,14 @@ def fit_lstsq(model: LinearRegression, loaders: tuple, phase: Phase, resume: dic
     try:
         for epoch in range(first_epoch, phase.epochs):
             xs, ys = [], []
-            for x, y in islice(train_loader, cfg.limit_train_batches):  # Lightning: training_step returns None
+            batches = islice(train_loader, num_batches(cfg.limit_train_batches, train_loader))  # limit_train_batches
+            for x, y in batches:  # Lightning: training_step returns None
                 xs.append(x.to(device))
                 ys.append(y.to(device))
                 history.global_step += 1
             lstsq_fit_(model.linear, torch.cat(xs), torch.cat(ys))  # Lightning: on_validation_start
-            val_loss = loop.evaluate(model, val_loader, compute_loss, device, autocast, cfg.limit_val_batches).item()
+            limit = num_batches(cfg.limit_val_batches, val_loader)
+            val_loss = loop.evaluate(model, val_loader, compute_loss, device, autocast, limit).item()
             history.val_loss.append(val_loss)
             loop.log_validation(writer, val_loss, history, epoch)
             history.epoch = epoch + 1

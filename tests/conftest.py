@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import random
 from pathlib import Path
 
 import pytest
 import torch
 
+from raw_torch.common.checkpoints import load_checkpoint
 from raw_torch.common.cli import main_guard
 from raw_torch.common.config import RunConfig
 
@@ -28,6 +30,51 @@ def child_env(**extra: str) -> dict:
     """The environment for a child pytest: without the pytest-xdist worker variables (pytest-benchmark reads
     PYTEST_XDIST_WORKER and would not save anything in a child that inherited it)."""
     return {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}, **extra}
+
+
+class Payload:
+    """A pickle that runs a shell command when loaded without weights_only."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture(scope="session")
+def ckpts(tmp_path_factory) -> dict[str, Path]:
+    """Good checkpoints of both sides (minimal, 2 epochs of 5 steps), one of the autoencoder, and bad files."""
+    root = tmp_path_factory.mktemp("ckpts")
+    cfg = RunConfig.for_workload("minimal", device="cpu", epochs=2, limit_train_batches=5, progress_bar=False)
+    files = {}
+    for impl in ("raw", "lightning"):
+        run_side(impl, cfg.replace(out=str(root / impl)))
+        files[impl] = root / impl / "checkpoints" / "epoch=0-step=5.ckpt"
+        files[f"{impl}-last"] = root / impl / "checkpoints" / "epoch=1-step=10.ckpt"
+    ae = RunConfig.for_workload("autoencoder", device="cpu", dataset="synthetic", epochs=1, limit_train_batches=2)
+    for impl, key in (("raw", "autoencoder"), ("lightning", "autoencoder-lightning")):
+        run_side(impl, ae.replace(out=str(root / key), progress_bar=False, logger=False, model_summary=False))
+        files[key] = root / key / "checkpoints" / "epoch=0-step=2.ckpt"
+
+    good = files["raw"].read_bytes()
+    for name, data in (
+        ("empty", b""),
+        ("truncated", good[: len(good) // 2]),
+        ("garbage", random.Random(0).randbytes(4096)),
+    ):
+        files[name] = root / f"{name}.ckpt"
+        files[name].write_bytes(data)
+    files["text"] = root / "notes.ckpt"
+    files["text"].write_text("e" * 101 + "\n")  # torch.load alone said only "(101)" for this
+    files["foreign"] = root / "foreign.ckpt"
+    torch.save({"weight": torch.ones(3)}, files["foreign"])
+    files["marker"] = root / "PAYLOAD-RAN"
+    files["code"] = root / "code.ckpt"
+    evil = load_checkpoint(files["raw"])
+    evil["run_config"] = {**evil["run_config"], "note": Payload(files["marker"])}
+    torch.save(evil, files["code"])
+    return files
 
 
 def call(capsys, package: str, module: str, argv: list[str]) -> tuple[int, list[str]]:
@@ -51,7 +98,7 @@ class PairRunner:
         self.cache: dict = {}
 
     def __call__(self, workload: str, **overrides):
-        key = (workload, tuple(sorted(overrides.items())))
+        key = (workload, tuple(sorted((k, type(v).__name__, v) for k, v in overrides.items())))  # 1 is not 1.0
         if key not in self.cache:
             base = RunConfig.for_workload(workload, device="cpu", **overrides)
             folder = self.root / f"run{len(self.cache)}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,6 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import call
 from torch import nn
 
 from raw_torch.common.cli import build_parser
@@ -170,44 +168,7 @@ def test_help_documents_the_flags():
         assert flag in proc.stdout, flag
 
 
-# Bad input: (arguments, words the one-line error must contain). Both sides, exit code 2, nothing written.
-# More in tests/test_safety.py: bad checkpoints given to --resume (BAD_CHECKPOINTS), NaN losses, signals.
-BAD_INPUTS = [
-    (["--precision", "fp8"], "--precision"),
-    (["--device", "tpu"], "--device"),
-    (["--epochs", "0"], "--epochs"),
-    (["--batch-size", "-4"], "--batch-size"),
-    (["--lr", "0"], "--lr"),
-    (["--lr", "nan"], "--lr must be positive, got nan"),
-    (["--epochs", "two"], "invalid int"),
-    (["--solver", "sgd"], "--solver"),
-    (["--limit-train-batches", "0"], "--limit-train-batches"),
-    (["--limit-train-batches", "101"], "--limit-train-batches 101: the training data has only 100 batches of 4"),
-    (["--limit-val-batches", "500"], "--limit-val-batches 500: the validation data has only 100 batches"),
-    (["--checkpoint-every-n-steps", "-1"], "--checkpoint-every-n-steps must be zero or positive"),
-    (["--solver", "lstsq", "--checkpoint-every-n-steps", "5"], "--solver lstsq takes no steps"),
-    (["--resume", "no/such.ckpt"], "--resume no/such.ckpt: no such file"),
-    (["--out", "{file}/run"], "cannot be created, {file} is a file"),
-    (["--out", "{full}"], "already exists and is not empty; nothing is overwritten"),
-]
-
-
-@pytest.mark.parametrize("package", ["raw_torch", "with_lightning"])
-@pytest.mark.parametrize("args, words", BAD_INPUTS)
-def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, package, args, words):
-    """In-process, through the entry point's own main_guard (test_entry_points_... runs real processes)."""
-    (tmp_path / "a-file").write_text("not a folder")
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "metrics.json").write_text("earlier run")
-    names = {"file": str(tmp_path / "a-file"), "full": str(tmp_path / "full")}
-    args, words = [a.format(**names) for a in args], words.format(**names)
-    out = ["--out", str(tmp_path / "out")] if "--out" not in args else []
-    code, lines = call(capsys, package, "minimal", [*args, *out])
-    assert code == 2
-    assert len(lines) == 1 and words in lines[0], lines
-    assert not (tmp_path / "out").exists()
-    assert (tmp_path / "full" / "metrics.json").read_text() == "earlier run"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "full"]
+# Bad input, command by command: tests/test_cli.py (BAD_INPUTS). Bad checkpoints: tests/test_safety.py.
 
 
 @pytest.mark.parametrize("package", ["raw_torch", "with_lightning"])
@@ -217,14 +178,6 @@ def test_entry_points_exit_2_without_traceback(tmp_path, package):
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere; the file-parent case covers it")
-def test_unwritable_out_is_refused(capsys, tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    code, lines = call(capsys, "raw_torch", "minimal", ["--out", str(locked / "run")])
-    assert code == 2 and "cannot be created in" in lines[0]
 
 
 def test_cuda_without_a_gpu_is_refused(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import call, run_side
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from raw_torch.common import checkpoints
@@ -100,3 +101,29 @@ def test_sanity_check_consumes_no_randomness(tmp_path):
     before = torch.get_rng_state()
     next(iter(val_loader))
     assert not torch.equal(before, torch.get_rng_state())
+
+
+# --- progress bars and batch limits ---------------------------------------------------------------------------
+
+
+def test_fractional_limits_follow_lightnings_rounding(pair):
+    """0.5 of 100 batches and 0.25 of 100: int(100 * share), on both sides; 1.0 means all, 1 means one."""
+    raw, lit, _ = pair("minimal", epochs=2, limit_train_batches=0.5, limit_val_batches=0.25, progress_bar=False)
+    assert len(raw.train_loss) == 2 * 50
+    assert raw.train_loss == lit.train_loss and raw.val_loss == lit.val_loss and raw.test_loss == lit.test_loss
+    for limit, steps in ((1, 1), (1.0, 100)):
+        raw, lit, _ = pair("minimal", epochs=1, limit_train_batches=limit, progress_bar=False, logger=False)
+        assert len(raw.train_loss) == len(lit.train_loss) == steps
+        assert raw.params_sha256 == lit.params_sha256
+
+
+@pytest.mark.parametrize("package", ["raw_torch", "with_lightning"])
+def test_one_batch_and_all_batches_stay_distinct_on_resume(capsys, tmp_path, package):
+    """A checkpoint trained with --limit-train-batches 1 is not continued with 1.0 (all batches), though 1 == 1.0."""
+    cfg = RunConfig.for_workload("minimal", device="cpu", epochs=1, limit_train_batches=1, progress_bar=False)
+    run_side("raw" if package == "raw_torch" else "lightning", cfg.replace(out=str(tmp_path / "a")))
+    ckpt = tmp_path / "a" / "checkpoints" / "epoch=0-step=1.ckpt"
+    flags = ["--device", "cpu", "--epochs", "2", "--limit-train-batches", "1.0", "--resume", str(ckpt)]
+    code, lines = call(capsys, package, "minimal", [*flags, "--out", str(tmp_path / "b")])
+    assert code == 2 and "--limit-train-batches 1 (checkpoint) vs 1.0 (this run)" in lines[0], lines
+    assert not (tmp_path / "b").exists()

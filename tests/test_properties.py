@@ -6,6 +6,7 @@ run checks the same ones, and a failure prints the configuration that broke it. 
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 
@@ -14,23 +15,35 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from raw_torch.common.config import RunConfig
-from raw_torch.common.errors import NonFiniteLoss
+from raw_torch.common.data import least_share
+from raw_torch.common.errors import NonFiniteLoss, UsageError
 
 EXAMPLES = int(os.environ.get("PAIRED_HYPOTHESIS_EXAMPLES", "50"))
+
+
+def limit(draw, samples: int, batch_size: int, most: int, least: int = 1) -> int | float:
+    """A batch limit: a count, or (half the time) a share whose rounding down (Lightning's rule) leaves
+    `least` to `most` batches: hypothesis probes the float edges of int(len(loader) * share)."""
+    if draw(st.booleans()):
+        return draw(st.integers(least, most))
+    n = math.ceil(samples / batch_size)
+    return draw(st.floats(min_value=least * least_share(n), max_value=min(1.0, (most + 0.99) / n)))
 
 
 @st.composite
 def configs(draw) -> RunConfig:
     workload = draw(st.sampled_from(["minimal", "autoencoder"]))
+    batch_size = draw(st.integers(1, 64))
+    train_samples, val_samples = (400, 400) if workload == "minimal" else (5500, 500)  # synthetic: 6,000 split 11:1
     common = dict(
         seed=draw(st.integers(0, 2**31 - 1)),
-        batch_size=draw(st.integers(1, 64)),
+        batch_size=batch_size,
         lr=draw(st.sampled_from([1e-4, 3e-4, 1e-3, 1e-2, 0.1])),
         weight_decay=draw(st.sampled_from([0.0, 0.01])),
         precision=draw(st.sampled_from(["32-true", "bf16-mixed", "16-mixed"])),
         epochs=draw(st.integers(1, 3)),
-        limit_train_batches=draw(st.integers(1, 6)),
-        limit_val_batches=draw(st.integers(1, 3)),
+        limit_train_batches=limit(draw, train_samples, batch_size, 6),
+        limit_val_batches=limit(draw, val_samples, batch_size, 3),
         sanity_check=draw(st.booleans()),
         log_every_n_steps=draw(st.integers(1, 5)),
         device="cpu",
@@ -46,7 +59,7 @@ def configs(draw) -> RunConfig:
 def outcome(impl: str, cfg: RunConfig):
     try:
         return run_side(impl, cfg)
-    except NonFiniteLoss as e:
+    except (NonFiniteLoss, UsageError) as e:  # a share that leaves no batch is refused, by both sides alike
         return str(e)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import random
 import signal
 import subprocess
 import sys
@@ -18,9 +17,9 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import call, run_side
+from conftest import Payload, call, run_side
 
-from raw_torch.common.checkpoints import in_training_order, load_checkpoint, save_checkpoint
+from raw_torch.common.checkpoints import in_training_order, save_checkpoint
 from raw_torch.common.config import RunConfig
 from raw_torch.common.errors import NonFiniteLoss
 from with_lightning.minimal import LitLinearRegression
@@ -30,53 +29,12 @@ PACKAGES = ("raw_torch", "with_lightning")
 SHORT = ["--epochs", "2", "--limit-train-batches", "5", "--device", "cpu", "--no-progress-bar"]
 
 
-class Payload:
-    """A pickle that runs a shell command when loaded without weights_only."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-@pytest.fixture(scope="module")
-def ckpts(tmp_path_factory) -> dict[str, Path]:
-    """Good checkpoints of both sides (minimal, 2 epochs of 5 steps), one of the autoencoder, and bad files."""
-    root = tmp_path_factory.mktemp("ckpts")
-    cfg = RunConfig.for_workload("minimal", device="cpu", epochs=2, limit_train_batches=5, progress_bar=False)
-    files = {}
-    for impl in ("raw", "lightning"):
-        run_side(impl, cfg.replace(out=str(root / impl)))
-        files[impl] = root / impl / "checkpoints" / "epoch=0-step=5.ckpt"
-        files[f"{impl}-last"] = root / impl / "checkpoints" / "epoch=1-step=10.ckpt"
-    ae = RunConfig.for_workload("autoencoder", device="cpu", dataset="synthetic", epochs=1, limit_train_batches=2)
-    run_side("raw", ae.replace(out=str(root / "ae"), progress_bar=False))
-    files["autoencoder"] = root / "ae" / "checkpoints" / "epoch=0-step=2.ckpt"
-
-    good = files["raw"].read_bytes()
-    for name, data in (
-        ("empty", b""),
-        ("truncated", good[: len(good) // 2]),
-        ("garbage", random.Random(0).randbytes(4096)),
-    ):
-        files[name] = root / f"{name}.ckpt"
-        files[name].write_bytes(data)
-    files["foreign"] = root / "foreign.ckpt"
-    torch.save({"weight": torch.ones(3)}, files["foreign"])
-    files["marker"] = root / "PAYLOAD-RAN"
-    files["code"] = root / "code.ckpt"
-    evil = load_checkpoint(files["raw"])
-    evil["run_config"] = {**evil["run_config"], "note": Payload(files["marker"])}
-    torch.save(evil, files["code"])
-    return files
-
-
 # Bad checkpoints given to --resume: (file key, extra flags, words in the one-line error). Both sides.
 BAD_CHECKPOINTS = [
     ("empty", [], "empty file (0 bytes)"),
     ("truncated", [], "truncated or corrupt"),
-    ("garbage", [], "truncated or corrupt"),
+    ("garbage", [], "a binary file of another kind, not a checkpoint (torch.save writes a zip archive)"),
+    ("text", [], "a text file, not a checkpoint"),
     ("foreign", [], "not a checkpoint of this suite"),
     ("code", [], "refused, loading it would run code (posix.system)"),
     ("autoencoder", [], "a checkpoint of the autoencoder workload"),
@@ -123,7 +81,8 @@ def test_the_payload_is_live_and_both_loaders_refuse_it(ckpts, tmp_path):
 def test_evaluate_refuses_a_bad_file_in_the_folder(capsys, tmp_path, ckpts, package):
     folder = tmp_path / "checkpoints"
     folder.mkdir()
-    (folder / "epoch=0-step=5.ckpt").write_bytes(ckpts["raw"].read_bytes())
+    own = ckpts["raw" if package == "raw_torch" else "lightning"]  # the other side's files are refused (test_cli)
+    (folder / "epoch=0-step=5.ckpt").write_bytes(own.read_bytes())
     (folder / "epoch=1-step=10.ckpt").write_bytes(ckpts["code"].read_bytes())
     code, lines = call(capsys, package, "evaluate", [str(folder), "--device", "cpu"])
     assert code == 2 and len(lines) == 1, lines

@@ -29,7 +29,7 @@ def build_module(cfg: RunConfig) -> pl.LightningModule:
 
 
 def evaluate_folder(folder: Path, device_name: str = "auto") -> list[dict]:
-    found = checkpoints_or_fail(folder)
+    found = checkpoints_or_fail(folder, "lightning")
     cfg = RunConfig.from_dict(load_checkpoint(found[0][2])["run_config"])
     device = resolve_device(device_name)
     _, _, test_loader = make_loaders(cfg)
@@ -41,6 +41,7 @@ def evaluate_folder(folder: Path, device_name: str = "auto") -> list[dict]:
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
+        enable_checkpointing=False,  # no ModelCheckpoint: it writes nothing here (and warns of no dirpath)
     )
     results = []
     for epoch, global_step, path in found:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 import torch
@@ -31,6 +32,11 @@ SAME_ON_RESUME = (
 )
 
 
+def same(a, b) -> bool:
+    """Equal and of one type: `--limit-train-batches 1` (one batch) is not `1.0` (all of them), though 1 == 1.0."""
+    return type(a) is type(b) and a == b
+
+
 class CheckpointError(UsageError):
     """A checkpoint that cannot or must not be used: one line naming the file and the reason, exit 2."""
 
@@ -48,20 +54,41 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
-    return (text.splitlines() or [type(e).__name__])[0][:160]
+    return (text.splitlines() or [type(e).__name__])[0]
+
+
+def _kind_of(path: Path) -> str | None:
+    """None for what torch.save writes (a zip archive, or a pickle in the legacy format); else what it looks like."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return None
+    if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")):
+        return "a compressed file"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "a binary file of another kind"
+    return "a text file"
 
 
 def load_checkpoint(path: Path) -> dict:
     """Load without executing code: weights_only=True accepts tensors and plain containers only.
 
     A file whose pickle names any other callable (`os.system`, a class's `__reduce__`) is refused
-    before that callable is looked up, let alone called.
+    before that callable is looked up, let alone called. Every refusal is one line naming the file and
+    the real cause: missing, a folder, empty, not what torch.save writes, truncated, code inside, not ours.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint")
+    kind = _kind_of(path)
+    if kind is not None:
+        raise CheckpointError(f"{path}: {kind}, not a checkpoint (torch.save writes a zip archive)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -73,10 +100,25 @@ def load_checkpoint(path: Path) -> dict:
             ) from None
         unpickler = re.search(r"WeightsUnpickler error: (.+)", text)
         reason = unpickler.group(1).strip() if unpickler else _first_line(e)
-        raise CheckpointError(f"{path}: truncated or corrupt, cannot be read ({reason[:160]})") from None
+        reason = textwrap.shorten(reason, 120, placeholder=" ...")  # whole words only
+        raise CheckpointError(f"{path}: truncated or corrupt, cannot be read ({reason})") from None
     if not isinstance(ckpt, dict) or "run_config" not in ckpt or "epoch" not in ckpt:
         raise CheckpointError(f"{path}: not a checkpoint of this suite (no run_config/epoch inside)")
     return ckpt
+
+
+SIDES = {"raw": ("model", "raw_torch"), "lightning": ("state_dict", "with_lightning")}
+
+
+def check_side(path: Path, ckpt: dict, impl: str, command: str) -> None:
+    """Refuse a checkpoint the other side wrote (raw keeps "model", Lightning "state_dict"), naming the command
+    that reads it: `command` is the module name, "<workload>" for training or "evaluate"."""
+    if SIDES[impl][0] not in ckpt:
+        other = SIDES["lightning" if impl == "raw" else "raw"][1]
+        verb = "evaluate" if command == "evaluate" else "resume"
+        raise CheckpointError(
+            f"{path}: written by the other side ({other}); {verb} it with python -m {other}.{command}"
+        )
 
 
 def load_for_resume(cfg: RunConfig, impl: str) -> dict | None:
@@ -94,13 +136,11 @@ def load_for_resume(cfg: RunConfig, impl: str) -> dict | None:
         raise CheckpointError(
             f"{path}: a checkpoint of the {saved.workload} workload, this command trains {cfg.workload}"
         )
-    layout, other = ("model", "with_lightning") if impl == "raw" else ("state_dict", "raw_torch")
-    if layout not in ckpt:
-        raise CheckpointError(f"{path}: written by the other side; resume it with python -m {other}.{cfg.workload}")
+    check_side(path, ckpt, impl, cfg.workload)
     differ = [
         f"--{n.replace('_', '-')} {getattr(saved, n)} (checkpoint) vs {getattr(cfg, n)} (this run)"
         for n in SAME_ON_RESUME
-        if getattr(saved, n) != getattr(cfg, n)
+        if not same(getattr(saved, n), getattr(cfg, n))
     ]
     if differ:
         raise CheckpointError(f"{path}: trained with other settings: {'; '.join(differ)}")
@@ -120,26 +160,49 @@ def load_for_resume(cfg: RunConfig, impl: str) -> dict | None:
     return ckpt
 
 
-def in_training_order(folder: Path) -> list[tuple[int, int, Path]]:
+def in_training_order(folder: Path, impl: str | None = None) -> list[tuple[int, int, Path]]:
     """Every checkpoint in `folder` as (epoch, global_step, path), sorted by when training wrote it.
 
     `os.listdir` returns files in no guaranteed order, and string order puts "epoch=10" before
     "epoch=2": the order comes from the (epoch, global_step) stored inside each file, which both
-    sides write under these same keys.
+    sides write under these same keys. With `impl`, each file must be that side's (`check_side`).
     """
     found = []
     for path in Path(folder).iterdir():
         if path.suffix == CHECKPOINT_SUFFIX and path.is_file():
             ckpt = load_checkpoint(path)
-            found.append((int(ckpt["epoch"]), int(ckpt["global_step"]), path))
-    return sorted(found, key=lambda t: (t[0], t[1]))
+            if impl is not None:
+                check_side(path, ckpt, impl, "evaluate")
+            found.append((int(ckpt["epoch"]), int(ckpt["global_step"]), path, ckpt["run_config"]))
+    found.sort(key=lambda t: (t[0], t[1]))
+    for _, _, path, run_config in found[1:]:  # one run's files: the same model and test set as the first
+        first, saved = found[0][3], run_config
+        differ = [
+            f"--{n.replace('_', '-')} {first.get(n)} vs {saved.get(n)}"
+            for n in SAME_RUN
+            if first.get(n) != saved.get(n)
+        ]
+        if differ:
+            raise CheckpointError(
+                f"{path}: from another run than {found[0][2].name} ({'; '.join(differ)}); "
+                "evaluate one run's checkpoints at a time"
+            )
+    return [(epoch, step, path) for epoch, step, path, _ in found]
 
 
-def checkpoints_or_fail(folder: Path) -> list[tuple[int, int, Path]]:
-    """`in_training_order` for the evaluate commands: a folder holding at least one checkpoint, or one line."""
-    if not Path(folder).is_dir():
-        raise UsageError(f"{folder}: not a folder")
-    found = in_training_order(folder)
+# What must agree between the files of one folder: the model's shape and the test set it is evaluated on.
+SAME_RUN = ("workload", "hidden", "dataset", "batch_size", "precision")
+
+
+def checkpoints_or_fail(folder: Path, impl: str) -> list[tuple[int, int, Path]]:
+    """`in_training_order` for the evaluate commands: a folder of one side's checkpoints, at least one, or one line."""
+    folder = Path(folder)
+    if folder.is_file():
+        raise UsageError(f"{folder}: is a file; give a run's checkpoints/ folder")
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such folder")
+    found = in_training_order(folder, impl)
     if not found:
-        raise UsageError(f"{folder}: no .ckpt files")
+        where = " (its checkpoints/ folder holds them)" if (folder / "checkpoints").is_dir() else ""
+        raise UsageError(f"{folder}: no .ckpt files{where}")
     return found

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import typing
@@ -13,17 +14,25 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
-from raw_torch.common.config import RunConfig, default_of, validate
+from raw_torch.common.config import DEVICES, RunConfig, check_new_file, default_of, resolve_device, validate
 from raw_torch.common.errors import Interrupted, NonFiniteLoss, UsageError
 from raw_torch.common.files import write_json_atomic
 from raw_torch.common.record import RunRecord
 
-EPILOG = (
-    "With --out DIR: DIR/metrics.json holds impl, workload, device, precision, dataset, seed, train_loss "
-    "(one float per optimizer step), val_loss (one per epoch, sanity check excluded), test_loss and "
-    "params_sha256 (sha256 of the model's parameter bytes in named_parameters() order); TensorBoard events go "
-    "to DIR/tensorboard and checkpoints to DIR/checkpoints (DIR/finetune/... for the finetune phase)."
-)
+
+def epilog(workload: str) -> str:
+    """What --out DIR receives, for the --help of a training command."""
+    finetune = " (DIR/finetune/... for the --finetune-epochs phase)" if workload == "minimal" else ""
+    return (
+        "With --out DIR: DIR/metrics.json holds impl, workload, device, precision, dataset, seed, train_loss "
+        "(one float per optimizer step), val_loss (one per epoch, sanity check excluded), test_loss, "
+        "params_sha256 (sha256 of the model's parameter bytes in named_parameters() order) and skipped_steps "
+        "(optimizer steps GradScaler skipped; 0 outside 16-mixed). TensorBoard events go to DIR/tensorboard "
+        f"(tensorboard --logdir DIR) and checkpoints to DIR/checkpoints{finetune}."
+    )
+
+
+ALL_BY_DEFAULT = {"limit_train_batches": " (default: all)", "limit_val_batches": " (default: all)"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -42,7 +51,7 @@ def build_parser(workload: str, impl: str) -> argparse.ArgumentParser:
         prog=f"python -m {package(impl)}.{workload}",
         description=f"Train the {workload} workload ({side}). The twin command on the other side takes the same "
         "flags and writes the same metrics.json schema.",
-        epilog=EPILOG,
+        epilog=epilog(workload),
     )
     hints = typing.get_type_hints(RunConfig)
     for f in fields(RunConfig):
@@ -53,8 +62,10 @@ def build_parser(workload: str, impl: str) -> argparse.ArgumentParser:
         if "off" in meta:  # a feature that is on unless switched off
             p.add_argument(meta.pop("off"), dest=f.name, action="store_false", help=help_text)
             continue
-        kind = next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None))
-        shown = "" if default is None else f" (default {default})"
+        kind = meta.pop("type", None) or next(
+            t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None)
+        )
+        shown = f" (default {default})" if default is not None else ALL_BY_DEFAULT.get(f.name, "")
         p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=default, help=help_text + shown, **meta)
     return p
 
@@ -91,19 +102,27 @@ def train_main(
     return 0
 
 
-def build_evaluate_parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Test every checkpoint of a folder, in training order.")
-    p.add_argument("folder", type=Path, help="a run's checkpoints/ folder")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.add_argument("--out", type=Path, default=None, help="also write the results to this JSON file (must be new)")
+def build_evaluate_parser(impl: str) -> argparse.ArgumentParser:
+    p = Parser(
+        prog=f"python -m {package(impl)}.evaluate",
+        description="Test every checkpoint of one run's checkpoints/ folder on that run's test set, in training "
+        f"order (the epoch and step stored in each file). Only checkpoints of python -m {package(impl)}.<workload> "
+        "are accepted; the other side's are refused, file by file, with the command that reads them.",
+    )
+    p.add_argument("folder", type=Path, metavar="FOLDER", help="a run's checkpoints/ folder")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="auto picks cuda when present (default auto)")
+    p.add_argument(
+        "--out", type=Path, default=None, metavar="FILE", help="also write the results to FILE as JSON (a new file)"
+    )
     return p
 
 
 def evaluate_main(impl: str, evaluate_folder: Callable[[Path, str], list[dict]], argv: list[str] | None) -> int:
     """The two evaluate commands: a table of (epoch, step, test_loss, file), optionally saved as JSON."""
-    args = build_evaluate_parser(f"python -m {package(impl)}.evaluate").parse_args(argv)
-    if args.out is not None and args.out.exists():
-        raise UsageError(f"--out {args.out}: already exists; nothing is overwritten")
+    args = build_evaluate_parser(impl).parse_args(argv)
+    resolve_device(args.device)
+    if args.out is not None:  # before evaluating anything: a bad --out is found in a second, not after the work
+        check_new_file("--out", args.out)
     results = evaluate_folder(args.folder, args.device)
     print(f"{'epoch':>6} {'step':>8}  {'test_loss':>14}  file")
     for r in results:
@@ -133,6 +152,9 @@ def main_guard(prog: str, fn, *args, catch_sigterm: bool = True):
         raise SystemExit(2) from None
     except NonFiniteLoss as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except BrokenPipeError:  # `... | head`: the reader left; stop quietly, as the Python docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(1) from None
     except KeyboardInterrupt as e:
         signum = getattr(e, "signum", signal.SIGINT)

@@ -7,6 +7,8 @@ variable between the two is the training framework. The command line is built fr
 
 from __future__ import annotations
 
+import argparse
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass, field, fields, replace
@@ -22,6 +24,7 @@ SOLVERS = ("adam", "lstsq")
 DATASETS = ("mnist", "fashion-mnist", "mnist-5k", "synthetic")
 WORKLOADS = ("minimal", "autoencoder")
 SANITY_VAL_STEPS = 2  # Lightning: Trainer(num_sanity_val_steps=2), the default
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (and Lightning's seed_everything) accept 0 .. 2**32 - 1
 
 # Per-workload defaults: the note's minimal example and Lightning's front-page autoencoder.
 DEFAULTS = {
@@ -36,20 +39,46 @@ def setting(default, help: str, only: str | None = None, **flag):
     return field(default=default, metadata={"help": help, "only": only, **flag})
 
 
+def batch_limit(text: str) -> int | float:
+    """The type of --limit-*-batches, by Lightning's rule: a whole number is a count of batches, a number with
+    a point a share of them in [0.0, 1.0]; `1` is one batch, `1.0` all of them. A share above 1 that is a whole
+    number (`5.0`) is a count, as Lightning's `_determine_batch_limits` makes it."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number of batches nor a share like 0.5") from None
+    if 0.0 <= value <= 1.0:
+        return value
+    if value > 1 and value.is_integer():
+        return int(value)
+    raise argparse.ArgumentTypeError(f"{text!r}: a share must be in [0.0, 1.0]; a count, a whole number")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     workload: str = field(metadata={"flag": False})  # chosen by the command, not a flag
-    epochs: int = setting(None, "training epochs")  # None here: the per-workload DEFAULTS
-    batch_size: int = setting(None, "batch size")
-    lr: float = setting(None, "Adam learning rate")
-    seed: int = setting(0, "seeds python, numpy and torch")
-    device: str = setting("auto", "auto, cpu or cuda")
-    precision: str = setting("32-true", "32-true, 16-mixed (autocast fp16 + GradScaler, on CPU too) or bf16-mixed")
-    limit_train_batches: int | None = setting(None, "train on at most N batches per epoch", metavar="N")
-    out: str | None = setting(None, "run folder (must be new or empty; default runs/<impl>-<workload>-N)")
-    weight_decay: float = setting(0.0, "Adam weight decay")
-    log_every_n_steps: int = setting(50, "TensorBoard train_loss interval, in steps")
-    checkpoint_every: int = setting(1, "epochs between checkpoints, 0 = none")
+    epochs: int = setting(None, "training epochs", metavar="N")  # None here: the per-workload DEFAULTS
+    batch_size: int = setting(None, "batch size", metavar="N")
+    lr: float = setting(None, "Adam learning rate", metavar="LR")
+    seed: int = setting(0, f"seeds python, numpy and torch, 0 to {MAX_SEED}", metavar="N")
+    device: str = setting("auto", "auto picks cuda when present", choices=DEVICES)
+    precision: str = setting(
+        "32-true", "16-mixed: autocast fp16 + GradScaler, on CPU too; bf16-mixed: autocast bf16", choices=PRECISIONS
+    )
+    limit_train_batches: int | float | None = setting(
+        None,
+        "train on N batches per epoch, or on a share F of them (0.5: half, 1.0: all; Lightning's rule)",
+        metavar="N|F",
+        type=batch_limit,
+    )
+    out: str | None = setting(None, "run folder, new or empty (default: a new runs/<impl>-<workload>-N)", metavar="DIR")
+    weight_decay: float = setting(0.0, "Adam weight decay", metavar="WD")
+    log_every_n_steps: int = setting(50, "TensorBoard train_loss interval, in steps", metavar="N")
+    checkpoint_every: int = setting(1, "epochs between checkpoints, 0 = none", metavar="N")
     checkpoint_every_n_steps: int = setting(
         0, "also checkpoint every N optimizer steps, mid-epoch, into DIR/checkpoints/steps; 0 = off", metavar="N"
     )
@@ -59,20 +88,31 @@ class RunConfig:
         "the continued run writes to --out, a new folder",
         metavar="CKPT",
     )
-    progress_bar: bool = setting(True, "hide the tqdm bar", off="--no-progress-bar")
+    progress_bar: bool = setting(True, "hide the progress bars", off="--no-progress-bar")
     logger: bool = setting(True, "write no TensorBoard events", off="--no-logger")
     sanity_check: bool = setting(True, "skip the sanity check (2 validation batches first)", off="--no-sanity-check")
-    model_summary: bool = setting(True, "Lightning's summary table (raw: none)", off="--no-model-summary")
-    limit_val_batches: int | None = setting(None, "validate on at most N batches (0 = none)", metavar="N")
+    model_summary: bool = setting(
+        True, "no model summary table (Lightning's; the raw side prints none)", off="--no-model-summary"
+    )
+    limit_val_batches: int | float | None = setting(
+        None, "validate on N batches, or on a share F of them (0 = no validation)", metavar="N|F", type=batch_limit
+    )
     # minimal example only
     solver: str = setting("adam", "adam (gradient steps) or lstsq (closed form)", "minimal", choices=SOLVERS)
-    finetune_epochs: int = setting(0, "then a fresh Adam for N epochs (the note: 500)", "minimal", metavar="N")
-    finetune_lr: float = setting(1e-4, "learning rate of the finetune phase", "minimal")
+    finetune_epochs: int = setting(
+        0,
+        "then a fresh Adam for N more epochs, into DIR/finetune (the note used 500; 0 = no finetune)",
+        "minimal",
+        metavar="N",
+    )
+    finetune_lr: float = setting(1e-4, "learning rate of the finetune phase", "minimal", metavar="LR")
     # autoencoder only
     dataset: str = setting("mnist", "which images (mnist downloads when online)", "autoencoder", choices=DATASETS)
-    hidden: int = setting(64, "hidden width of encoder and decoder", "autoencoder")
-    data_dir: str = setting("data", "where torchvision datasets are stored", "autoencoder")
-    num_workers: int = setting(0, "DataLoader workers", "autoencoder")
+    hidden: int = setting(64, "hidden width of encoder and decoder", "autoencoder", metavar="N")
+    data_dir: str = setting("data", "where torchvision datasets are stored", "autoencoder", metavar="DIR")
+    num_workers: int = setting(
+        0, "DataLoader worker processes (0: load in the main process)", "autoencoder", metavar="N"
+    )
 
     @classmethod
     def for_workload(cls, workload: str, **overrides) -> RunConfig:
@@ -140,13 +180,12 @@ def _flag(name: str) -> str:
 AT_LEAST = {
     "epochs": 1,
     "batch_size": 1,
-    "limit_train_batches": 1,
-    "limit_val_batches": 0,
     "log_every_n_steps": 1,
     "checkpoint_every": 0,
     "checkpoint_every_n_steps": 0,
     "finetune_epochs": 0,
     "hidden": 1,
+    "num_workers": 0,
 }
 
 
@@ -157,10 +196,19 @@ def validate(cfg: RunConfig) -> RunConfig:
         if value is not None and value < least:
             bound = "at least 1" if least == 1 else "zero or positive"
             raise UsageError(f"{_flag(name)} must be {bound}, got {value}")
-    if not cfg.lr > 0:
-        raise UsageError(f"--lr must be positive, got {cfg.lr}")
-    if cfg.weight_decay < 0:
-        raise UsageError(f"--weight-decay must be zero or positive, got {cfg.weight_decay}")
+    for name in ("limit_train_batches", "limit_val_batches"):
+        value, least = getattr(cfg, name), 1 if name == "limit_train_batches" else 0
+        if isinstance(value, int) and value < least:
+            raise UsageError(f"{_flag(name)} must be {'at least 1' if least else 'zero or positive'}, got {value}")
+        if isinstance(value, float) and not (least == 0 or value > 0):
+            raise UsageError(f"{_flag(name)} {value}: a share of no batch trains nothing; give more than 0.0")
+    if not 0 <= cfg.seed <= MAX_SEED:
+        raise UsageError(f"--seed must be between 0 and {MAX_SEED} (numpy's range), got {cfg.seed}")
+    for name in ("lr", "finetune_lr"):
+        if not (getattr(cfg, name) > 0 and math.isfinite(getattr(cfg, name))):
+            raise UsageError(f"{_flag(name)} must be a positive finite number, got {getattr(cfg, name)}")
+    if not (cfg.weight_decay >= 0 and math.isfinite(cfg.weight_decay)):
+        raise UsageError(f"--weight-decay must be zero or a positive finite number, got {cfg.weight_decay}")
     if cfg.solver == "lstsq" and cfg.limit_val_batches == 0:
         raise UsageError("--solver lstsq solves at validation start, as in the note: it needs validation")
     if cfg.solver == "lstsq" and cfg.checkpoint_every_n_steps:
@@ -169,23 +217,52 @@ def validate(cfg: RunConfig) -> RunConfig:
         if getattr(cfg, name) not in allowed:
             raise UsageError(f"{_flag(name)} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
     resolve_device(cfg.device)
+    if cfg.workload == "autoencoder" and Path(cfg.data_dir).exists() and not Path(cfg.data_dir).is_dir():
+        raise UsageError(f"--data-dir {cfg.data_dir}: is a file, not a folder")
     if cfg.out is not None:
         check_out(Path(cfg.out))
-    if cfg.resume is not None and not Path(cfg.resume).is_file():
-        raise UsageError(f"--resume {cfg.resume}: no such file")
+    if cfg.resume is not None:
+        check_readable_file("--resume", Path(cfg.resume))
     return cfg
+
+
+def check_readable_file(flag: str, path: Path) -> None:
+    """A file that exists and can be read: one line naming what it is instead."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a folder, not a checkpoint file")
+    if not path.exists():
+        raise UsageError(f"{flag} {path}: no such file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise UsageError(f"{flag} {path}: cannot be read ({e.strerror})") from None
 
 
 def check_out(out: Path) -> None:
     """--out must be a new or empty folder that can be created: an earlier run is never overwritten."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"--out {out}: already exists and is not empty; nothing is overwritten, pick a new folder")
-    parent = out
+    check_creatable("--out", out)
+
+
+def check_new_file(flag: str, path: Path) -> None:
+    """A file the command will create at the end: it must not exist, and its folder must be writable."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a folder; give the name of a new file")
+    if path.exists():
+        raise UsageError(f"{flag} {path}: already exists; nothing is overwritten, pick a new name")
+    check_creatable(flag, path)
+
+
+def check_creatable(flag: str, path: Path) -> None:
+    """`path` can be created: its nearest existing ancestor is a folder this process may write in."""
+    parent = path
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
-        raise UsageError(f"--out {out}: cannot be created, {parent} is a file")
+        raise UsageError(f"{flag} {path}: cannot be created, {parent} is a file")
     try:  # the real test (permissions, read-only mounts, root): create and remove a folder beside it
         shutil.rmtree(tempfile.mkdtemp(dir=parent, prefix=".paired-probe-"))
     except OSError as e:
-        raise UsageError(f"--out {out}: cannot be created in {parent} ({e.strerror})") from None
+        raise UsageError(f"{flag} {path}: cannot be created in {parent} ({e.strerror})") from None

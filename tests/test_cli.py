@@ -1,0 +1,222 @@
+"""Every flag of every command, tried with bad values: one line naming the flag and the reason, exit 2, nothing
+created or changed (not --out, not the working directory, not --data-dir, not the files given).
+
+Commands are called in-process through the same `main_guard` their `python -m` entry points use
+(tests/test_boundaries.py runs entry points as real processes). `test_every_flag_has_a_row` walks every
+parser's actions: a new flag without a row here fails it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pytest
+from conftest import call
+
+from benchmarks import instructions, report
+from raw_torch.common.cli import build_evaluate_parser, build_parser
+
+SIDES = ("raw_torch", "with_lightning")
+# (command, flag under test, arguments, words the one line must hold). Placeholders: {file} a text file, {full}
+# a folder holding an earlier run, {empty} an empty folder; {mine}/{other} a checkpoints/ folder of the command's
+# own side / of the other side, {mixed} one holding two runs' checkpoints (of the command's own side).
+# "minimal", "autoencoder" and "evaluate" rows run on both sides; "report" and "instructions" once.
+BAD_INPUTS = [
+    ("minimal", "--epochs", ["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    ("minimal", "--epochs", ["--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
+    ("minimal", "--epochs", ["--epochs", "1.5"], "argument --epochs: invalid int value: '1.5'"),
+    ("minimal", "--batch-size", ["--batch-size", "-4"], "--batch-size must be at least 1, got -4"),
+    ("minimal", "--lr", ["--lr", "0"], "--lr must be a positive finite number, got 0.0"),
+    ("minimal", "--lr", ["--lr", "nan"], "--lr must be a positive finite number, got nan"),
+    ("minimal", "--lr", ["--lr", "inf"], "--lr must be a positive finite number, got inf"),
+    ("minimal", "--seed", ["--seed", "-1"], "--seed must be between 0 and 4294967295 (numpy's range), got -1"),
+    ("minimal", "--seed", ["--seed", "4294967296"], "--seed must be between 0 and 4294967295"),
+    ("minimal", "--device", ["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    ("minimal", "--precision", ["--precision", "fp8"], "argument --precision: invalid choice: 'fp8'"),
+    ("minimal", "--limit-train-batches", ["--limit-train-batches", "0"], "--limit-train-batches must be at least 1"),
+    (
+        "minimal",
+        "--limit-train-batches",
+        ["--limit-train-batches", "101"],
+        "--limit-train-batches 101: the training data has only 100 batches of 4",
+    ),
+    (
+        "minimal",
+        "--limit-train-batches",
+        ["--limit-train-batches", "0.001"],
+        "--limit-train-batches 0.001: 0.001 x 100 batches is less than one batch; give at least 0.01",
+    ),
+    ("minimal", "--limit-train-batches", ["--limit-train-batches", "0.0"], "a share of no batch trains nothing"),
+    ("minimal", "--limit-train-batches", ["--limit-train-batches", "1.5"], "'1.5': a share must be in [0.0, 1.0]"),
+    ("minimal", "--limit-train-batches", ["--limit-train-batches", "half"], "'half' is neither a number of batches"),
+    ("minimal", "--limit-val-batches", ["--limit-val-batches", "500"], "the validation data has only 100 batches"),
+    ("minimal", "--limit-val-batches", ["--limit-val-batches", "-1"], "--limit-val-batches must be zero or positive"),
+    ("minimal", "--limit-val-batches", ["--limit-val-batches", "0.005"], "0.005 x 100 batches is less than one"),
+    ("minimal", "--out", ["--out", "{file}/run"], "cannot be created, {file} is a file"),
+    ("minimal", "--out", ["--out", "{full}"], "already exists and is not empty; nothing is overwritten"),
+    ("minimal", "--out", ["--out", "{file}"], "--out {file}: already exists and is not empty"),
+    ("minimal", "--weight-decay", ["--weight-decay", "-1"], "--weight-decay must be zero or a positive finite"),
+    ("minimal", "--weight-decay", ["--weight-decay", "nan"], "--weight-decay must be zero or a positive finite"),
+    ("minimal", "--log-every-n-steps", ["--log-every-n-steps", "0"], "--log-every-n-steps must be at least 1"),
+    ("minimal", "--checkpoint-every", ["--checkpoint-every", "-1"], "--checkpoint-every must be zero or positive"),
+    ("minimal", "--checkpoint-every-n-steps", ["--checkpoint-every-n-steps", "-1"], "must be zero or positive"),
+    (
+        "minimal",
+        "--checkpoint-every-n-steps",
+        ["--solver", "lstsq", "--checkpoint-every-n-steps", "5"],
+        "--solver lstsq takes no steps",
+    ),
+    ("minimal", "--resume", ["--resume", "no/such.ckpt"], "--resume no/such.ckpt: no such file"),
+    ("minimal", "--resume", ["--resume", "{empty}"], "--resume {empty}: is a folder, not a checkpoint file"),
+    ("minimal", "--resume", ["--resume", "{file}"], "{file}: a text file, not a checkpoint"),
+    ("minimal", "--no-progress-bar", ["--no-progress-bar=yes"], "--no-progress-bar: ignored explicit argument"),
+    ("minimal", "--no-logger", ["--no-logger=1"], "--no-logger: ignored explicit argument"),
+    ("minimal", "--no-sanity-check", ["--no-sanity-check=0"], "--no-sanity-check: ignored explicit argument"),
+    ("minimal", "--no-model-summary", ["--no-model-summary=x"], "--no-model-summary: ignored explicit argument"),
+    ("minimal", "--solver", ["--solver", "sgd"], "argument --solver: invalid choice: 'sgd'"),
+    ("minimal", "--solver", ["--solver", "lstsq", "--limit-val-batches", "0"], "--solver lstsq solves at validation"),
+    ("minimal", "--finetune-epochs", ["--finetune-epochs", "-1"], "--finetune-epochs must be zero or positive"),
+    ("minimal", "--finetune-lr", ["--finetune-lr", "0"], "--finetune-lr must be a positive finite number"),
+    ("minimal", "--unknown", ["--hidden", "8"], "unrecognized arguments: --hidden 8"),
+    ("autoencoder", "--dataset", ["--dataset", "cifar10"], "argument --dataset: invalid choice: 'cifar10'"),
+    ("autoencoder", "--hidden", ["--hidden", "0"], "--hidden must be at least 1, got 0"),
+    ("autoencoder", "--data-dir", ["--data-dir", "{file}"], "--data-dir {file}: is a file, not a folder"),
+    ("autoencoder", "--num-workers", ["--num-workers", "-1"], "--num-workers must be zero or positive, got -1"),
+    (
+        "autoencoder",
+        "--limit-train-batches",
+        ["--dataset", "synthetic", "--limit-train-batches", "1000"],
+        "the training data has only 172 batches of 32 (synthetic)",
+    ),
+    ("autoencoder", "--unknown", ["--solver", "lstsq"], "unrecognized arguments: --solver lstsq"),
+    ("evaluate", "FOLDER", [], "the following arguments are required: FOLDER"),
+    ("evaluate", "FOLDER", ["no/such/folder"], "no/such/folder: no such folder"),
+    ("evaluate", "FOLDER", ["{file}"], "{file}: is a file; give a run's checkpoints/ folder"),
+    ("evaluate", "FOLDER", ["{empty}"], "{empty}: no .ckpt files"),
+    ("evaluate", "FOLDER", ["{other}"], "written by the other side"),
+    (
+        "evaluate",
+        "FOLDER",
+        ["{mixed}"],
+        "epoch=0-step=5.ckpt: from another run than epoch=0-step=2.ckpt (--workload autoencoder vs minimal",
+    ),
+    ("evaluate", "--device", ["{mine}", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    ("evaluate", "--out", ["{mine}", "--out", "{file}"], "--out {file}: already exists; nothing is overwritten"),
+    ("evaluate", "--out", ["{mine}", "--out", "{empty}"], "--out {empty}: is a folder; give the name of a new file"),
+    ("evaluate", "--out", ["{mine}", "--out", "{file}/r.json"], "cannot be created, {file} is a file"),
+    ("report", "runs", ["no/such.json"], "no/such.json: no such file"),
+    ("report", "runs", ["{empty}"], "{empty}: is a folder; name a saved run's JSON file"),
+    ("report", "--results", ["--results", "{file}"], "--results {file}: is a file, not a folder"),
+    ("report", "--results", ["--results", "{empty}"], "no saved runs under {empty}/"),
+    ("instructions", "--results", ["--results", "{file}"], "--results {file}: is a file, not a folder"),
+    ("instructions", "--keep", ["--keep", "{file}/cg"], "--keep {file}/cg: cannot be created, {file} is a file"),
+    ("instructions", "--smoke", ["--smoke=1"], "--smoke: ignored explicit argument"),
+    ("instructions", "worker", ["worker"], "the following arguments are required: plan, job"),
+]
+
+
+def _rows() -> list:
+    rows = []
+    for command, _, args, words in BAD_INPUTS:
+        packages = SIDES if command in ("minimal", "autoencoder", "evaluate") else ("benchmarks",)
+        rows += [pytest.param(p, command, args, words, id=f"{p}-{command}-{' '.join(args)}") for p in packages]
+    return rows
+
+
+def _snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.is_dir(), p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*")}
+
+
+@pytest.fixture
+def places(tmp_path, ckpts) -> dict[str, str]:
+    """The files and folders the table's placeholders name, and a working directory of their own."""
+    (tmp_path / "a-file").write_text("not a folder\n")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "metrics.json").write_text("earlier run")
+    (tmp_path / "empty").mkdir()
+    folders = {}
+    for name, files in (
+        ("raw", [ckpts["raw"]]),
+        ("lit", [ckpts["lightning"]]),
+        ("mixed-raw", [ckpts["raw"], ckpts["autoencoder"]]),  # two runs' files in one folder
+        ("mixed-lit", [ckpts["lightning"], ckpts["autoencoder-lightning"]]),
+    ):
+        folders[name] = tmp_path / name / "checkpoints"
+        folders[name].mkdir(parents=True)
+        for src in files:
+            (folders[name] / src.name).write_bytes(src.read_bytes())
+    (tmp_path / "cwd").mkdir()
+    return {"file": str(tmp_path / "a-file"), "full": str(tmp_path / "full"), "empty": str(tmp_path / "empty")} | {
+        k: str(v) for k, v in folders.items()
+    }
+
+
+@pytest.mark.parametrize("package, command, args, words", _rows())
+def test_bad_input_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, places, package, command, args, words):
+    mine, other = ("raw", "lit") if package == "raw_torch" else ("lit", "raw")
+    names = {**places, "mine": places[mine], "other": places[other], "mixed": places[f"mixed-{mine}"]}
+    args, words = [a.format(**names) for a in args], words.format(**names)
+    if command in ("minimal", "autoencoder") and "--out" not in args:
+        args += ["--out", str(tmp_path / "out")]
+    monkeypatch.chdir(tmp_path / "cwd")  # default --data-dir, runs/, results/: nothing may appear here
+    before = _snapshot(tmp_path)
+    code, lines = call(capsys, package, command, args)
+    assert code == 2
+    assert len(lines) == 1 and words in lines[0], lines
+    assert _snapshot(tmp_path) == before  # nothing created, changed or removed
+
+
+def _actions(parser: argparse.ArgumentParser) -> list[str]:
+    """Each action's long flag, or a positional's metavar/name; subcommands by name."""
+    names = []
+    for a in parser._actions:
+        if isinstance(a, argparse._HelpAction):
+            continue
+        if isinstance(a, argparse._SubParsersAction):
+            names += list(a.choices)
+        elif a.option_strings:
+            names.append(a.option_strings[-1])
+        else:
+            names.append(a.metavar or a.dest)
+    return names
+
+
+def test_every_flag_has_a_row():
+    parsers = {
+        "minimal": build_parser("minimal", "raw"),
+        "autoencoder": build_parser("autoencoder", "raw"),
+        "evaluate": build_evaluate_parser("raw"),
+        "report": report.build_parser(),
+        "instructions": instructions.build_parser(),
+    }
+    shared = {flag for command, flag, _, _ in BAD_INPUTS if command == "minimal"} - {"--solver", "--finetune-epochs"}
+    missing = []
+    for command, parser in parsers.items():
+        rows = {flag for c, flag, _, _ in BAD_INPUTS if c == command}
+        if command == "autoencoder":
+            rows |= shared  # the flags both workloads have are tried once, on the minimal example
+        missing += [f"{command} {flag}" for flag in _actions(parser) if flag not in rows]
+    assert missing == []
+    assert len(BAD_INPUTS) >= 30
+
+
+def test_the_two_sides_parse_the_same_flags():
+    for workload in ("minimal", "autoencoder"):
+        assert _actions(build_parser(workload, "raw")) == _actions(build_parser(workload, "lightning"))
+    assert _actions(build_evaluate_parser("raw")) == _actions(build_evaluate_parser("lightning"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may read and write anywhere; the file-in-the-way rows cover it")
+@pytest.mark.parametrize("package", SIDES)
+def test_unreadable_and_unwritable_paths(capsys, tmp_path, ckpts, package):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    code, lines = call(capsys, package, "minimal", ["--out", str(locked / "run")])
+    assert code == 2 and "cannot be created in" in lines[0]
+    secret = tmp_path / "secret.ckpt"
+    secret.write_bytes(ckpts["raw"].read_bytes())
+    secret.chmod(0)
+    code, lines = call(capsys, package, "minimal", ["--resume", str(secret), "--out", str(tmp_path / "o")])
+    assert code == 2 and "cannot be read (Permission denied)" in lines[0]
