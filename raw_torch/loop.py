@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -99,8 +100,10 @@ def training_step(model, batch, compute_loss: ComputeLoss, optimizer, scaler, au
 # --- 4. evaluation --------------------------------------------------------------------------------
 
 
-def evaluate(model, loader: DataLoader, compute_loss: ComputeLoss, device, autocast, max_batches=None) -> torch.Tensor:
-    """Mean loss over the loader, weighted by batch size.
+def evaluate(
+    model, loader: DataLoader, compute_loss: ComputeLoss, device, autocast, max_batches=None, bar: tqdm | None = None
+) -> torch.Tensor:
+    """Mean loss over the loader, weighted by batch size; `bar` (optional) advances once per batch.
 
     Lightning: `self.log("val_loss", loss)` in validation_step, reduced on epoch end. The arithmetic
     is Lightning's own (a float32 running sum of loss * batch_size, divided by the summed batch sizes),
@@ -118,6 +121,8 @@ def evaluate(model, loader: DataLoader, compute_loss: ComputeLoss, device, autoc
                 loss = compute_loss(model, batch)
             total = total + loss.float() * len(batch[0])
             count = count + len(batch[0])
+            if bar is not None:
+                bar.update(1)
     model.train()
     return total / count
 
@@ -182,6 +187,20 @@ def start_epoch(train_loader: DataLoader, cfg: RunConfig, resume: dict | None, s
     return batches, epoch_rng
 
 
+def progress_bar(cfg: RunConfig, desc: str, total: int | None, leave: bool, position: int = 0) -> tqdm:
+    """Lightning: TQDMProgressBar's bars, on stdout like Lightning's: "Sanity Checking" and "Validation" are
+    erased when done (leave=False), the training bar (one for the whole fit, "Epoch N" as it goes) and
+    "Testing" stay; validation draws one line below the training bar (position=1)."""
+    return tqdm(total=total, desc=desc, leave=leave, position=position, file=sys.stdout, disable=not cfg.progress_bar)
+
+
+def show_losses(bar: tqdm, losses: dict[str, torch.Tensor | float]) -> None:
+    """Lightning: `self.log(..., prog_bar=True)`; the bar converts each logged value when it redraws (after
+    every batch: one `.item()`, a device sync, per step). Skipped entirely when the bar is off."""
+    if not bar.disable:
+        bar.set_postfix({name: float(value) for name, value in losses.items()})  # redraws now
+
+
 def open_writer(cfg: RunConfig, run_dir: Path) -> SummaryWriter | None:
     """Lightning: TensorBoardLogger (`logger=False` without it)."""
     return SummaryWriter(run_dir / "tensorboard") if cfg.logger else None
@@ -205,21 +224,25 @@ def fit(model, optimizer, compute_loss: ComputeLoss, loaders: tuple, phase: Phas
     total = num_batches(cfg.limit_train_batches, train_loader)  # Lightning: limit_train_batches, int or share
     writer = open_writer(cfg, phase.run_dir)
     model.train()
-    if cfg.sanity_check:  # 2 validation batches before training, not logged, consuming no RNG
-        with isolated_rng():
-            evaluate(model, val_loader, compute_loss, device, autocast, max_batches=SANITY_VAL_STEPS)
+    val_batches = num_batches(cfg.limit_val_batches, val_loader)  # Lightning: limit_val_batches, int or share
+    sanity_batches = min(SANITY_VAL_STEPS, val_batches)
+    if cfg.sanity_check and sanity_batches:  # 2 validation batches before training, not logged, consuming no RNG
+        with isolated_rng(), progress_bar(cfg, "Sanity Checking", sanity_batches, leave=False) as bar:
+            evaluate(model, val_loader, compute_loss, device, autocast, sanity_batches, bar)
 
-    step_losses = []  # kept on the device; converted once at the end, so no sync per step
+    step_losses = []  # kept on the device; converted once at the end, so no sync per step (unless the bar shows it)
+    shown = {}  # the losses the training bar shows (Lightning: the values logged with prog_bar=True)
+    train_bar = progress_bar(cfg, "Training", total, leave=True)
     try:
         for epoch in range(first_epoch, phase.epochs):
             resuming = resume if epoch == first_epoch else None
             batches, epoch_rng = start_epoch(train_loader, cfg, resuming, skip if resuming else 0)
             done = skip if resuming else 0
             first_of_epoch = len(step_losses)
-            bar = tqdm(  # Lightning: TQDMProgressBar
-                batches, total=total, initial=done, desc=f"Epoch {epoch}", disable=not cfg.progress_bar, leave=False
-            )
-            for batch in bar:
+            train_bar.reset(total)
+            train_bar.set_description(f"Epoch {epoch}")
+            train_bar.update(done)
+            for batch in batches:
                 batch = move_to_device(batch, device)
                 loss = training_step(model, batch, compute_loss, optimizer, scaler, autocast)
                 step_losses.append(loss)
@@ -229,6 +252,9 @@ def fit(model, optimizer, compute_loss: ComputeLoss, loaders: tuple, phase: Phas
                     writer.add_scalar("epoch", epoch, history.global_step)
                 history.global_step += 1
                 done += 1
+                train_bar.update(1)
+                shown["train_loss"] = loss
+                show_losses(train_bar, shown)  # Lightning: self.log("train_loss", loss, prog_bar=True)
                 if done == total:  # the epoch's last batch: check before validation and any checkpoint
                     check_finite(step_losses[first_of_epoch:], history.global_step, epoch)  # Lightning: History
                 # Lightning: ModelCheckpoint(every_n_train_steps=N), a second callback, into checkpoints/steps
@@ -237,16 +263,18 @@ def fit(model, optimizer, compute_loss: ComputeLoss, loaders: tuple, phase: Phas
                     state = checkpoint_state(phase, epoch, history, model, optimizer, scaler, mid_epoch=mid_epoch)
                     name = checkpoint_name(epoch, history.global_step)
                     save_checkpoint(phase.run_dir / "checkpoints" / "steps" / name, state)
-            bar.close()
 
-            if cfg.limit_val_batches != 0:  # Lightning: limit_val_batches=0 turns validation off
-                limit = num_batches(cfg.limit_val_batches, val_loader)
-                val_loss = evaluate(model, val_loader, compute_loss, device, autocast, limit).item()
+            if val_batches:  # Lightning: limit_val_batches=0 turns validation off
+                with progress_bar(cfg, "Validation", val_batches, leave=False, position=1) as bar:
+                    val_loss = evaluate(model, val_loader, compute_loss, device, autocast, val_batches, bar).item()
                 history.val_loss.append(val_loss)
                 log_validation(writer, val_loss, history, epoch)
+                shown["val_loss"] = val_loss
+                show_losses(train_bar, shown)  # Lightning: self.log("val_loss", ..., prog_bar=True)
             history.epoch = epoch + 1
             save_epoch_checkpoint(phase, epoch, history, model, optimizer, scaler)
     finally:
+        train_bar.close()  # leave=True: the last epoch's bar stays on screen
         if writer:
             writer.close()
     history.train_loss = [float(v) for v in torch.stack(step_losses).cpu()] if step_losses else []
@@ -260,7 +288,9 @@ def fit(model, optimizer, compute_loss: ComputeLoss, loaders: tuple, phase: Phas
 def test(model, test_loader: DataLoader, compute_loss: ComputeLoss, phase: Phase, history: History) -> float:
     """Lightning: `trainer.test(module, test_loader)` after fit, logged at the fit's last step."""
     cfg, device = phase.cfg, resolve_device(phase.cfg.device)
-    test_loss = evaluate(model, test_loader, compute_loss, device, make_autocast(device, cfg.precision)).item()
+    autocast = make_autocast(device, cfg.precision)
+    with progress_bar(cfg, "Testing", len(test_loader), leave=True) as bar:
+        test_loss = evaluate(model, test_loader, compute_loss, device, autocast, bar=bar).item()
     if cfg.logger:
         with SummaryWriter(phase.run_dir / "tensorboard") as writer:
             writer.add_scalar("test_loss", test_loss, history.global_step)

@@ -57,22 +57,30 @@ def fit_lstsq(model: LinearRegression, loaders: tuple, phase: Phase, resume: dic
             set_rng_state(resume["rng"])
     autocast = loop.make_autocast(device, cfg.precision)
     writer = loop.open_writer(cfg, phase.run_dir)
+    total = num_batches(cfg.limit_train_batches, train_loader)  # Lightning: limit_train_batches
+    val_batches = num_batches(cfg.limit_val_batches, val_loader)
+    # no sanity check: Lightning's runs (and shows its bar) but must solve nothing; by hand there is nothing to skip
+    train_bar = loop.progress_bar(cfg, "Training", total, leave=True)
     try:
         for epoch in range(first_epoch, phase.epochs):
+            train_bar.reset(total)
+            train_bar.set_description(f"Epoch {epoch}")
             xs, ys = [], []
-            batches = islice(train_loader, num_batches(cfg.limit_train_batches, train_loader))  # limit_train_batches
-            for x, y in batches:  # Lightning: training_step returns None
+            for x, y in islice(train_loader, total):  # Lightning: training_step returns None
                 xs.append(x.to(device))
                 ys.append(y.to(device))
                 history.global_step += 1
+                train_bar.update(1)
             lstsq_fit_(model.linear, torch.cat(xs), torch.cat(ys))  # Lightning: on_validation_start
-            limit = num_batches(cfg.limit_val_batches, val_loader)
-            val_loss = loop.evaluate(model, val_loader, compute_loss, device, autocast, limit).item()
+            with loop.progress_bar(cfg, "Validation", val_batches, leave=False, position=1) as bar:
+                val_loss = loop.evaluate(model, val_loader, compute_loss, device, autocast, val_batches, bar).item()
             history.val_loss.append(val_loss)
+            loop.show_losses(train_bar, {"val_loss": val_loss})  # Lightning: self.log("val_loss", ..., prog_bar=True)
             loop.log_validation(writer, val_loss, history, epoch)
             history.epoch = epoch + 1
             loop.save_epoch_checkpoint(phase, epoch, history, model)
     finally:
+        train_bar.close()
         if writer:
             writer.close()
     return history

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from conftest import call, run_side
@@ -104,6 +106,43 @@ def test_sanity_check_consumes_no_randomness(tmp_path):
 
 
 # --- progress bars and batch limits ---------------------------------------------------------------------------
+
+
+def bar_frames(text: str) -> list[tuple[str, dict[str, float]]]:
+    """Every tqdm frame in captured output as (bar name, shown values); Lightning's " DataLoader 0" dropped."""
+    frames = []
+    for frame in re.split(r"[\r\n]", text):
+        found = re.match(r"\s*([A-Za-z][\w ]*?)(?: DataLoader 0)?:\s+\S*%?\|", frame)
+        if found:
+            postfix = dict(re.findall(r"(\w+)=([-+.\de]+)", frame.split("]")[0].split(",", 1)[-1]))
+            frames.append((found.group(1), {k: float(v) for k, v in postfix.items()}))
+    return frames
+
+
+def test_progress_bars_show_the_same_bars_and_losses(capsys, tmp_path):
+    """Both sides: sanity, training ("Epoch N"), validation and test bars; the training bar shows train_loss after
+    every batch and val_loss after validation (Lightning: self.log(..., prog_bar=True)). Values are compared as
+    numbers: Lightning pads them ("411.0" where tqdm writes "411")."""
+    cfg = RunConfig.for_workload("minimal", device="cpu", epochs=2, limit_train_batches=5, limit_val_batches=3)
+    seen = {}
+    for impl in ("raw", "lightning"):
+        run_side(impl, cfg.replace(out=str(tmp_path / impl)))
+        frames = bar_frames(capsys.readouterr().out)
+        last = {}
+        for name, shown in frames:
+            last[name] = shown or last.get(name, {})
+        seen[impl] = ({name for name, _ in frames}, last["Epoch 1"])
+    assert (
+        seen["raw"][0]
+        == seen["lightning"][0]
+        == {"Sanity Checking", "Training", "Epoch 0", "Epoch 1", "Validation", "Testing"}
+    )
+    assert seen["raw"][1] == seen["lightning"][1]
+    assert set(seen["raw"][1]) == {"train_loss", "val_loss"}
+
+    for impl in ("raw", "lightning"):  # off: no bar at all (and no loss conversion, see the modules)
+        run_side(impl, cfg.replace(out=str(tmp_path / f"{impl}-off"), progress_bar=False))
+        assert bar_frames(capsys.readouterr().out) == []
 
 
 def test_fractional_limits_follow_lightnings_rounding(pair):

@@ -43,11 +43,13 @@ class LitLinearRegression(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss = self.compute_loss(batch)
-        self.log("train_loss", loss)
+        # prog_bar: the loss in the bar. Lightning converts it (.item(), a sync) after every batch even when the
+        # bar is off, so it is asked for only when the bar shows
+        self.log("train_loss", loss, prog_bar=self.cfg.progress_bar)
         return loss
 
     def validation_step(self, batch, batch_idx):
-        self.log("val_loss", self.compute_loss(batch))
+        self.log("val_loss", self.compute_loss(batch), prog_bar=self.cfg.progress_bar)
 
     def test_step(self, batch, batch_idx):
         self.log("test_loss", self.compute_loss(batch))
