@@ -256,8 +256,8 @@ def check_new_file(flag: str, path: Path) -> None:
 
 
 def check_creatable(flag: str, path: Path) -> None:
-    """`path` can be created: its nearest existing ancestor is a folder this process may write in."""
-    parent = path
+    """`path` can be created (or replaced): its nearest existing ancestor is a folder this process may write in."""
+    parent = path.parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
