@@ -1,6 +1,13 @@
-"""The front door. `nox -s tests` proves the twins equal; `nox -s bench` then `nox -s report` measure them."""
+"""The front door. `nox -s tests` proves the twins equal; `nox -s bench` then `nox -s report` measure them.
+
+Each session builds its own venv under .nox/ (about 6 GB each: a CUDA build of torch). To share one, install the
+project into a venv of your own and run nox inside it: `pip install -e '.[test,bench]' nox`, then
+`nox --no-venv --no-install -s tests report ...`; the sessions then run this interpreter (sys.executable).
+"""
 
 from __future__ import annotations
+
+import sys
 
 import nox
 
@@ -11,9 +18,24 @@ nox.options.error_on_missing_interpreters = True
 PYTEST_BENCH = ["--benchmark-columns=min,median,iqr,stddev,rounds", "--benchmark-sort=name"]
 
 
+def _python(session: nox.Session) -> str:
+    """The session venv's python, or under --no-venv the interpreter running nox (its own packages)."""
+    return sys.executable if session.venv_backend == "none" else "python"
+
+
 def _machine(session: nox.Session, device: str) -> str:
-    code = f"from benchmarks.machine import machine_name; print(machine_name({device!r}))"
-    return session.run("python", "-c", code, silent=True).strip().splitlines()[-1]
+    """The results/ folder of this machine; a CUDA session on a machine without CUDA stops with one line."""
+    code = (
+        "import sys, torch\n"
+        f"if {device!r} == 'cuda' and not torch.cuda.is_available():\n"
+        "    print('error: no CUDA device on this machine (torch.cuda.is_available() is False); nothing to measure')\n"
+        "    sys.exit(2)\n"
+        f"from benchmarks.machine import machine_name; print(machine_name({device!r}))"
+    )
+    last = session.run(_python(session), "-c", code, silent=True, success_codes=[0, 2]).strip().splitlines()[-1]
+    if last.startswith("error:"):
+        session.error(last)
+    return last
 
 
 @nox.session
@@ -21,13 +43,16 @@ def tests(session: nox.Session) -> None:
     """Parity, feature and bad-input tests, plus every benchmark once in smoke mode (two workers, one per core)."""
     session.install("-e", ".[test,bench]")
     # one pytest-xdist worker per core, each test file on one worker (so a file's shared runs are not redone)
-    session.run("pytest", "--benchmark-disable", "-n", "2", "--dist", "loadfile", *session.posargs)
+    py = _python(session)
+    session.run(py, "-m", "pytest", "--benchmark-disable", "-n", "2", "--dist", "loadfile", *session.posargs)
 
 
 def _bench(session: nox.Session, device: str, select: str, marks: str = "not resolve", save: str = "bench") -> None:
     session.install("-e", ".[bench]")
     machine = _machine(session, device)
     session.run(
+        _python(session),
+        "-m",
         "pytest",
         "benchmarks",
         "-k",
@@ -63,14 +88,22 @@ def resolve(session: nox.Session) -> None:
 def instructions(session: nox.Session) -> None:
     """Instructions per step under valgrind, raw vs Lightning, by part (~15 min); saves NNNN_instructions.json."""
     session.install("-e", ".[bench]")
-    session.run("python", "-m", "benchmarks.instructions", *session.posargs)
+    session.run(_python(session), "-m", "benchmarks.instructions", *session.posargs)
 
 
 @nox.session
 def report(session: nox.Session) -> None:
     """Write results/REPORT.md and results/plots/ from the newest saved run of each machine."""
     session.install("-e", ".[bench]")
-    session.run("python", "-m", "benchmarks.report", *session.posargs)
+    session.run(_python(session), "-m", "benchmarks.report", *session.posargs)
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """pytest-benchmark's compare on this machine's saved CPU runs: `nox -s compare -- 0002 0007 --group-by=group`."""
+    session.install("-e", ".[bench]")
+    storage = f"file://results/{_machine(session, 'cpu')}"
+    session.run(_python(session), "-m", "pytest_benchmark", "--storage", storage, "compare", *session.posargs)
 
 
 @nox.session
