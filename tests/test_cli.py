@@ -220,3 +220,21 @@ def test_unreadable_and_unwritable_paths(capsys, tmp_path, ckpts, package):
     secret.chmod(0)
     code, lines = call(capsys, package, "minimal", ["--resume", str(secret), "--out", str(tmp_path / "o")])
     assert code == 2 and "cannot be read (Permission denied)" in lines[0]
+
+
+def test_help_shows_every_choice_and_default():
+    """--help of every command: each flag that takes a value says its default, each choice is listed, and
+    what a training command writes (skipped_steps included) is described for its own workload only."""
+    for workload in ("minimal", "autoencoder"):
+        parser = build_parser(workload, "raw")
+        text = parser.format_help()
+        for a in parser._actions:
+            if a.option_strings and a.nargs != 0 and not isinstance(a, argparse._HelpAction):
+                assert "(default" in (a.help or ""), a.option_strings
+            for choice in a.choices or ():
+                assert choice in text, choice
+        assert "skipped_steps" in text and ("finetune" in text) == (workload == "minimal")
+    for parser in (build_evaluate_parser("raw"), report.build_parser(), instructions.build_parser()):
+        for a in parser._actions:
+            if a.option_strings and a.nargs != 0 and a.default not in (None, argparse.SUPPRESS):
+                assert "default" in (a.help or ""), a.option_strings

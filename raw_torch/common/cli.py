@@ -32,7 +32,12 @@ def epilog(workload: str) -> str:
     )
 
 
-ALL_BY_DEFAULT = {"limit_train_batches": " (default: all)", "limit_val_batches": " (default: all)"}
+# How --help names a default of None, per setting
+DEFAULT_WORDS = {
+    "limit_train_batches": " (default: all)",
+    "limit_val_batches": " (default: all)",
+    "resume": " (default: none, a fresh run)",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -65,7 +70,7 @@ def build_parser(workload: str, impl: str) -> argparse.ArgumentParser:
         kind = meta.pop("type", None) or next(
             t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None)
         )
-        shown = f" (default {default})" if default is not None else ALL_BY_DEFAULT.get(f.name, "")
+        shown = f" (default {default})" if default is not None else DEFAULT_WORDS.get(f.name, "")
         p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=default, help=help_text + shown, **meta)
     return p
 
