@@ -155,6 +155,18 @@ def save_epoch_checkpoint(phase: Phase, epoch: int, history: History, model, opt
         save_checkpoint(phase.run_dir / "checkpoints" / checkpoint_name(epoch, history.global_step), state)
 
 
+def save_step_checkpoint(
+    phase: Phase, epoch: int, history: History, model, optimizer, scaler, done: int, epoch_rng
+) -> None:
+    """Lightning: ModelCheckpoint(every_n_train_steps=N), a second callback, into checkpoints/steps. Holds the
+    batches done and the RNG the epoch started with, so a resume can redraw its shuffle and skip them."""
+    every = phase.cfg.checkpoint_every_n_steps
+    if every and history.global_step % every == 0:
+        mid_epoch = {"batches_done": done, "rng_epoch_start": epoch_rng}
+        state = checkpoint_state(phase, epoch, history, model, optimizer, scaler, mid_epoch=mid_epoch)
+        save_checkpoint(phase.run_dir / "checkpoints" / "steps" / checkpoint_name(epoch, history.global_step), state)
+
+
 def restore(resume: dict | None, model, optimizer, scaler, history: History) -> tuple[int, int]:
     """Lightning: `fit(ckpt_path=...)` restores all of this (but not the RNG: see `start_epoch`).
     Returns (first epoch to train, batches of it already trained)."""
@@ -206,6 +218,13 @@ def open_writer(cfg: RunConfig, run_dir: Path) -> SummaryWriter | None:
     return SummaryWriter(run_dir / "tensorboard") if cfg.logger else None
 
 
+def log_train_loss(writer: SummaryWriter | None, cfg: RunConfig, loss, history: History, epoch: int) -> None:
+    """Lightning: self.log("train_loss", loss) is written every log_every_n_steps, with "epoch" beside it."""
+    if writer and (history.global_step + 1) % cfg.log_every_n_steps == 0:
+        writer.add_scalar("train_loss", loss.item(), history.global_step)
+        writer.add_scalar("epoch", epoch, history.global_step)
+
+
 def log_validation(writer: SummaryWriter | None, val_loss: float, history: History, epoch: int) -> None:
     """Lightning logs epoch-end validation at the step of the epoch's last batch, with "epoch" beside it."""
     if writer:
@@ -246,10 +265,7 @@ def fit(model, optimizer, compute_loss: ComputeLoss, loaders: tuple, phase: Phas
                 batch = move_to_device(batch, device)
                 loss = training_step(model, batch, compute_loss, optimizer, scaler, autocast)
                 step_losses.append(loss)
-                # Lightning: self.log("train_loss", loss) is written every log_every_n_steps, with "epoch" beside it
-                if writer and (history.global_step + 1) % cfg.log_every_n_steps == 0:
-                    writer.add_scalar("train_loss", loss.item(), history.global_step)
-                    writer.add_scalar("epoch", epoch, history.global_step)
+                log_train_loss(writer, cfg, loss, history, epoch)
                 history.global_step += 1
                 done += 1
                 train_bar.update(1)
@@ -257,12 +273,7 @@ def fit(model, optimizer, compute_loss: ComputeLoss, loaders: tuple, phase: Phas
                 show_losses(train_bar, shown)  # Lightning: self.log("train_loss", loss, prog_bar=True)
                 if done == total:  # the epoch's last batch: check before validation and any checkpoint
                     check_finite(step_losses[first_of_epoch:], history.global_step, epoch)  # Lightning: History
-                # Lightning: ModelCheckpoint(every_n_train_steps=N), a second callback, into checkpoints/steps
-                if cfg.checkpoint_every_n_steps and history.global_step % cfg.checkpoint_every_n_steps == 0:
-                    mid_epoch = {"batches_done": done, "rng_epoch_start": epoch_rng}
-                    state = checkpoint_state(phase, epoch, history, model, optimizer, scaler, mid_epoch=mid_epoch)
-                    name = checkpoint_name(epoch, history.global_step)
-                    save_checkpoint(phase.run_dir / "checkpoints" / "steps" / name, state)
+                save_step_checkpoint(phase, epoch, history, model, optimizer, scaler, done, epoch_rng)
 
             if val_batches:  # Lightning: limit_val_batches=0 turns validation off
                 with progress_bar(cfg, "Validation", val_batches, leave=False, position=1) as bar:
