@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks import harness
 from benchmarks.cases import MATRIX, case, case_id, need_device, rounds_for
-from raw_torch.common.config import dataset_name, resolve_device
+from raw_torch.common.config import PRECISIONS, WORKLOADS, dataset_name, resolve_device
 
 IDS = [case_id(*c) for c in MATRIX]
 
@@ -37,6 +37,39 @@ def test_step_cost(benchmark, smoke, workload, device, precision):
         device=device,
         precision=precision,
         dataset=dataset_name(cfg),
+        limits=limits,
+        rounds=rounds,
+        config=cfg.as_dict(),
+        **result,
+    )
+    assert set(result["step"]) == {"raw", "lightning", "floor"}
+
+
+# The on-device input path (--data-on-device): measured on CUDA, where the plain path's per-sample indexing,
+# collation and pageable copies can bound the step; on the CPU the data is in memory on both paths, so the CPU
+# case runs in smoke mode only (the wiring, in `nox -s tests`).
+DEVICE_DATA = [(w, "cuda", p) for w in WORKLOADS for p in PRECISIONS] + [(w, "cpu", "32-true") for w in WORKLOADS]
+
+
+@pytest.mark.parametrize(
+    "workload, device, precision", DEVICE_DATA, ids=[f"{case_id(*c)}-data-on-device" for c in DEVICE_DATA]
+)
+def test_step_cost_data_on_device(benchmark, smoke, workload, device, precision):
+    need_device(device)
+    if device == "cpu" and not smoke:
+        pytest.skip("the on-device input path is measured on CUDA (on the CPU both paths read memory)")
+    cfg, limits = case(workload, device, precision, smoke, data_on_device=True)
+    rounds = rounds_for(device, precision, smoke)
+    benchmark.group = "protocol (wall time of the whole protocol)"
+    result = benchmark.pedantic(harness.protocol, args=(cfg, limits, rounds), rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        kind="step_cost",
+        case=f"{case_id(workload, device, precision)}-data-on-device",
+        workload=workload,
+        device=device,
+        precision=precision,
+        dataset=dataset_name(cfg),
+        data_on_device=True,
         limits=limits,
         rounds=rounds,
         config=cfg.as_dict(),

@@ -146,7 +146,8 @@ def run_windows(item: dict, start, stop) -> None:
                 pass
         return
     train, val, test = make_loaders(cfg)
-    loaders = (DataLoader(train.dataset, batch_sampler=Windows(train.batch_sampler, start, stop, windows)), val, test)
+    windowed = Windows(train.batch_sampler, start, stop, windows)
+    loaders = (DataLoader(train.dataset, batch_sampler=windowed, collate_fn=train.collate_fn), val, test)
     with tempfile.TemporaryDirectory() as out, harness.quiet_heap():
         try:
             if item["impl"] == "lightning-bare":

@@ -113,7 +113,7 @@ def clocked_loaders(cfg: RunConfig) -> tuple[tuple, StepClock]:
     """
     train, val, test = make_loaders(cfg)
     clock = StepClock(train.batch_sampler)  # on CUDA: no synchronize per step, the run stays asynchronous
-    train = DataLoader(train.dataset, batch_sampler=clock, num_workers=train.num_workers)
+    train = DataLoader(train.dataset, batch_sampler=clock, num_workers=train.num_workers, collate_fn=train.collate_fn)
     return (train, val, test), clock
 
 

@@ -80,3 +80,14 @@ def test_resume_on_cuda_is_bitwise_equal(tmp_path, precision):
         assert resumed.train_loss == full.train_loss[115:]
         assert resumed.val_loss == full.val_loss[1:]
         assert resumed.params_sha256 == full.params_sha256
+
+
+@pytest.mark.parametrize("workload, extra", [("minimal", {}), ("autoencoder", {"dataset": "synthetic"})])
+def test_the_on_device_input_path_is_bitwise_equal_on_cuda(tmp_path, workload, extra):
+    """--data-on-device on a GPU: both sides equal each other and the plain path, bit for bit."""
+    cfg = RunConfig.for_workload(workload, epochs=2, device="cuda", limit_train_batches=20, progress_bar=False, **extra)
+    plain = run_side("raw", cfg.replace(out=str(tmp_path / "plain")))
+    for impl in ("raw", "lightning"):
+        on = run_side(impl, cfg.replace(out=str(tmp_path / impl), data_on_device=True))
+        assert (on.train_loss, on.val_loss, on.test_loss) == (plain.train_loss, plain.val_loss, plain.test_loss)
+        assert on.params_sha256 == plain.params_sha256

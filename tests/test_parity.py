@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import PRECISIONS, assert_params_equal
+from conftest import PRECISIONS, assert_params_equal, run_side
+
+from raw_torch.common.config import RunConfig
 
 # mnist-5k: 3,667 train / 333 val / 1,000 test images, batch 32 -> 115 steps per epoch
 CASES = {
@@ -90,3 +92,22 @@ def test_the_raw_evaluation_divides_on_one_device():
         result = loop.evaluate(model, val_loader, minimal.compute_loss, meta, nullcontext(), max_batches=3)
     assert result.device == meta
     assert spy.devices and spy.devices[-1] == {"meta"}, spy.devices
+
+
+def test_the_on_device_input_path_gives_the_same_batches_bitwise(tmp_path):
+    """--data-on-device (the dataset's tensors on the device, each batch one gather by index, the same batch
+    sampler): on both sides, every loss and the final weights equal the plain path's, bit for bit. On this
+    CPU the device is the CPU, so this pins the batches and their order; tests/test_cuda.py runs it on a GPU."""
+    for workload, extra in (("minimal", {}), ("autoencoder", {"dataset": "synthetic"})):
+        cfg = RunConfig.for_workload(
+            workload, device="cpu", epochs=2, limit_train_batches=10, progress_bar=False, logger=False, **extra
+        )
+        records = [
+            run_side(impl, cfg.replace(out=str(tmp_path / f"{workload}-{impl}-{on}"), data_on_device=on))
+            for impl in ("raw", "lightning")
+            for on in (False, True)
+        ]
+        first = records[0]
+        for r in records[1:]:
+            assert (r.train_loss, r.val_loss, r.test_loss) == (first.train_loss, first.val_loss, first.test_loss)
+            assert r.params_sha256 == first.params_sha256

@@ -67,6 +67,9 @@ def build_parser(workload: str, impl: str) -> argparse.ArgumentParser:
         if "off" in meta:  # a feature that is on unless switched off
             p.add_argument(meta.pop("off"), dest=f.name, action="store_false", help=help_text)
             continue
+        if "on" in meta:  # a choice that is off unless switched on
+            p.add_argument(meta.pop("on"), dest=f.name, action="store_true", help=help_text)
+            continue
         kind = meta.pop("type", None) or next(
             t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None)
         )

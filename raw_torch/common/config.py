@@ -35,7 +35,8 @@ DEFAULTS = {
 
 def setting(default, help: str, only: str | None = None, **flag):
     """A RunConfig field and its command-line flag: `only` names the one workload that has it; `flag` holds
-    argparse extras (choices, metavar) and, for a boolean, `off=` the flag that switches it off."""
+    argparse extras (choices, metavar) and, for a boolean, `off=` the flag that switches it off or `on=` the one
+    that switches it on."""
     return field(default=default, metadata={"help": help, "only": only, **flag})
 
 
@@ -112,6 +113,13 @@ class RunConfig:
     data_dir: str = setting("data", "where torchvision datasets are stored", "autoencoder", metavar="DIR")
     num_workers: int = setting(
         0, "DataLoader worker processes (0: load in the main process)", "autoencoder", metavar="N"
+    )
+    # both workloads
+    data_on_device: bool = setting(
+        False,
+        "hold the data on the device and gather each batch there by index: the same batches in the same order, "
+        "at a GPU's pace (the plain path indexes, collates and copies every batch on the CPU)",
+        on="--data-on-device",
     )
 
     @classmethod
@@ -217,6 +225,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         if getattr(cfg, name) not in allowed:
             raise UsageError(f"{_flag(name)} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
     resolve_device(cfg.device)
+    if cfg.data_on_device and cfg.num_workers:
+        raise UsageError(
+            f"--data-on-device: the data is on the device, it takes --num-workers 0, got {cfg.num_workers}"
+        )
     if cfg.workload == "autoencoder" and Path(cfg.data_dir).exists() and not Path(cfg.data_dir).is_dir():
         raise UsageError(f"--data-dir {cfg.data_dir}: is a file, not a folder")
     if cfg.out is not None:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from raw_torch.common.config import DATASETS, RunConfig, dataset_name
+from raw_torch.common.config import DATASETS, RunConfig, dataset_name, resolve_device
 from raw_torch.common.errors import UsageError
 
 MINIMAL_SAMPLES = 400
@@ -174,9 +174,47 @@ def make_autoencoder_loaders(cfg: RunConfig) -> tuple[DataLoader, DataLoader, Da
 
 
 def make_loaders(cfg: RunConfig) -> tuple[DataLoader, DataLoader, DataLoader]:
-    if cfg.workload == "minimal":
-        return make_minimal_loaders(cfg)
-    return make_autoencoder_loaders(cfg)
+    loaders = make_minimal_loaders(cfg) if cfg.workload == "minimal" else make_autoencoder_loaders(cfg)
+    if cfg.data_on_device:
+        device = resolve_device(cfg.device)
+        return tuple(on_device(loader, device) for loader in loaders)
+    return loaders
+
+
+# --- the data at the GPU's pace (--data-on-device) ----------------------------------------------
+
+
+class DeviceTensorDataset(Dataset):
+    """A TensorDataset's tensors held on the device; a batch is gathered there, by index, in one operation."""
+
+    def __init__(self, dataset: TensorDataset, device: torch.device) -> None:
+        self.tensors = tuple(t.to(device) for t in dataset.tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        return tuple(t[index] for t in self.tensors)
+
+    def __getitems__(self, indices: list[int]) -> list[torch.Tensor]:  # the DataLoader's batched fetch
+        index = torch.as_tensor(indices, device=self.tensors[0].device)
+        return [t[index] for t in self.tensors]  # what default_collate would stack from the rows, bit for bit
+
+
+def whole_batch(batch: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The collate function of the on-device path: the batch is already gathered."""
+    return batch
+
+
+def on_device(loader: DataLoader, device: torch.device) -> DataLoader:
+    """The same loader with its data on the device: the same batch sampler (the same indices, drawn from the
+    same RNG as the plain path), so both paths and both sides see the same batches in the same order. Instead
+    of indexing one sample at a time, collating and copying each batch from pageable memory, a batch is one
+    gather on the device. Still a DataLoader: Lightning consumes it as any other, and the step clock wraps its
+    batch sampler. Workers are refused (CUDA tensors cannot be shared with worker processes this way)."""
+    return DataLoader(
+        DeviceTensorDataset(loader.dataset, device), batch_sampler=loader.batch_sampler, collate_fn=whole_batch
+    )
 
 
 def num_batches(limit: int | float | None, loader: DataLoader) -> int:
