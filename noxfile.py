@@ -74,7 +74,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def bench_gpu(session: nox.Session) -> None:
-    """CUDA cases only (one GPU, ~5 min); saves a new numbered run under results/cuda-<gpu>/."""
+    """CUDA cases, both input paths, and the GPU sweep (one GPU); saves a new numbered run under results/cuda-<gpu>/."""
     _bench(session, "cuda", "cuda")
 
 

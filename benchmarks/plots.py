@@ -49,6 +49,41 @@ def plot_step_time(cases: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_gpu_scaling(rows: list[dict], path: Path) -> None:
+    """Lightning's overhead in % (left) and in µs (right) against the raw step's time, one marker per precision."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    for precision, marker in (("32-true", "o"), ("bf16-mixed", "s"), ("16-mixed", "^")):
+        pts = sorted((r for r in rows if r["precision"] == precision), key=lambda r: r["step"]["raw"]["mean"])
+        if not pts:
+            continue
+        xs = [r["step"]["raw"]["mean"] * 1e3 for r in pts]
+        for ax, ys, es in (
+            (axes[0], [r["overhead"]["pct"] for r in pts], [nan0(r["overhead"]["pct_ci"]) for r in pts]),
+            (
+                axes[1],
+                [r["overhead"]["step"]["mean"] * 1e6 for r in pts],
+                [nan0(r["overhead"]["step"]["ci"]) * 1e6 for r in pts],
+            ),
+        ):
+            ax.errorbar(xs, ys, yerr=es, marker=marker, capsize=3, label=precision)
+            for r, x, y in zip(pts, xs, ys, strict=True):
+                ax.annotate(f"h{r['hidden']} b{r['batch_size']}", (x, y), fontsize=7, xytext=(4, 4),
+                            textcoords="offset points")  # fmt: skip
+    for ax, label in ((axes[0], "Lightning overhead (% of raw step)"), (axes[1], "Lightning − raw per step (µs)")):
+        ax.set_xscale("log")
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xlabel("raw step time (ms, log scale)")
+        ax.set_ylabel(label)
+        ax.legend()
+    fig.suptitle("Overhead against the raw step on the GPU (autoencoder, data on the device), 95% CI")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
 def plot_resolve(rows: list[dict], path: Path) -> None:
     """Per triple, in run order (dots): top, Lightning's median step minus raw's (the mean of its two runs);
     bottom, raw's second run minus its first (A/A). Lines and bands: the estimates over all triples, 95%."""

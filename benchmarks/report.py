@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import plots as P
+from benchmarks.report_gpu import gpu_scaling_section
 from benchmarks.report_instructions import instructions_section
 from benchmarks.runs import load_run, newest_of_kind, newest_runs
 from benchmarks.stats import rederive_resolve
@@ -372,6 +373,7 @@ def machine_section(path: Path, data: dict, plots: Path, rel: Path) -> list[str]
         *instructions_part(path, plots / f"{tag}-instructions.png", rel),
         *features_section(extra.get("feature", []), plots / f"{tag}-features.png", rel),
         *scaling_section(extra.get("scaling", []), plots / f"{tag}-scaling.png", rel),
+        *gpu_scaling_section(extra.get("scaling_gpu", []), plots / f"{tag}-scaling_gpu.png", rel),
         *startup_section(by_kind, plots / f"{tag}-startup_memory.png", rel),
         *fits_section(by_kind.get("fit", [])),
     ]

@@ -214,3 +214,18 @@ def test_a_resolve_run_saved_before_the_drift_aware_interval_is_rederived_from_i
     text = (tmp_path / "REPORT.md").read_text()
     assert "re-derived here from the step intervals it stored" in text
     assert "drift-aware" in text and "±nan" not in text and "no drift-aware interval" not in text
+
+
+def test_the_gpu_sweep_section_reports_what_the_protocol_measured(tmp_path):
+    """The GPU sweep's report section and plot, fed by a real (tiny, CPU) run of the same protocol on the
+    on-device input path: one table row per point, with raw / floor, and a PNG."""
+    from benchmarks.report_gpu import gpu_scaling_section
+
+    cfg = base_config("autoencoder", "cpu", "bf16-mixed", hidden=8, batch_size=256, epochs=1, data_on_device=True)
+    result = harness.protocol(cfg, [2, 3], 1)
+    row = {"kind": "scaling_gpu", "hidden": 8, "precision": "bf16-mixed", "rounds": 1, **result}
+    lines = gpu_scaling_section([row], tmp_path / "gpu.png", Path("plots"))
+    (table_row,) = [line for line in lines if line.startswith("| 8 | 256 | bf16-mixed |")]
+    ratio = result["step"]["raw"]["mean"] / result["step"]["floor"]["mean"]
+    assert table_row.endswith(f"| {ratio:.2f}x |")
+    assert (tmp_path / "gpu.png").stat().st_size > 0

@@ -1,0 +1,35 @@
+"""The report's GPU sweep (`bench_scaling.test_scaling_gpu`): Lightning's overhead against the raw step's
+time, on the on-device input path, with how close the raw loop comes to the floor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks import plots as P
+
+
+def gpu_scaling_section(rows: list[dict], plot: Path, rel: Path) -> list[str]:
+    if not rows:
+        return []
+    from benchmarks.report import pm  # the report's one number formatter (report imports this module)
+
+    P.plot_gpu_scaling(rows, plot)
+    out = [
+        "### Scaling on the GPU: overhead against the raw step, data on the device",
+        "",
+        f"Autoencoder, synthetic data, `--data-on-device` (each batch one gather on the GPU), {rows[0]['rounds']} "
+        "rounds per point; raw, Lightning and the floor (the same step on batches already on the device).",
+        "",
+        "| hidden | batch | precision | floor µs/step | raw µs/step | Lightning µs/step | overhead µs/step | "
+        "overhead % | raw / floor |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in sorted(rows, key=lambda r: r["step"]["raw"]["mean"]):
+        st, o = r["step"], r["overhead"]
+        us = {k: pm(st[k]["mean"], st[k].get("ci")) for k in ("floor", "raw", "lightning")}
+        out.append(
+            f"| {r['hidden']} | {r['batch_size']} | {r['precision']} | {us['floor']} | {us['raw']} | "
+            f"{us['lightning']} | {pm(o['step']['mean'], o['step'].get('ci'))} | "
+            f"{o['pct']:+.1f} ± {P.nan0(o['pct_ci']):.1f} | {st['raw']['mean'] / st['floor']['mean']:.2f}x |"
+        )
+    return out + ["", f"![GPU scaling]({(rel / plot.name).as_posix()})", ""]
