@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import child_env
 from torch import nn
 
 from raw_torch.common.cli import build_parser
@@ -178,6 +180,21 @@ def test_entry_points_exit_2_without_traceback(tmp_path, package):
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_bench_gpu_runs_in_a_prepared_environment():
+    """`nox --no-venv --no-install -s bench_gpu` in this environment, as on a GPU machine whose packages come
+    from its image: nox installs nothing and runs this interpreter; without CUDA every case is skipped with its
+    reason and nothing is saved."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: bench_gpu would measure (run it as the README says)")
+    cmd = [sys.executable, "-m", "nox", "--no-venv", "--no-install", "-s", "bench_gpu", "--", "-p", "no:cacheprovider"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-2000:]
+    assert "pip install" not in out and f"{sys.executable} -m pytest benchmarks -k cuda" in out
+    assert "no CUDA device on this machine: the CUDA cases are skipped, nothing is saved" in out
+    assert re.search(r"\b\d+ skipped\b", out) and " passed" not in out
 
 
 def test_cuda_without_a_gpu_is_refused(tmp_path):
