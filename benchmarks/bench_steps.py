@@ -23,26 +23,33 @@ from raw_torch.common.config import PRECISIONS, WORKLOADS, dataset_name, resolve
 IDS = [case_id(*c) for c in MATRIX]
 
 
-@pytest.mark.parametrize("workload, device, precision", MATRIX, ids=IDS)
-def test_step_cost(benchmark, smoke, workload, device, precision):
-    need_device(device)
-    cfg, limits = case(workload, device, precision, smoke)
+def measure_step_cost(benchmark, smoke, workload, device, precision, suffix: str = "", **overrides) -> None:
+    """One step-cost case: the paired protocol, its estimates into extra_info (`suffix` and `overrides` name
+    and set a variant of the case, such as the on-device input path)."""
+    cfg, limits = case(workload, device, precision, smoke, **overrides)
     rounds = rounds_for(device, precision, smoke)
     benchmark.group = "protocol (wall time of the whole protocol)"
     result = benchmark.pedantic(harness.protocol, args=(cfg, limits, rounds), rounds=1, iterations=1)
     benchmark.extra_info.update(
         kind="step_cost",
-        case=case_id(workload, device, precision),
+        case=case_id(workload, device, precision) + suffix,
         workload=workload,
         device=device,
         precision=precision,
         dataset=dataset_name(cfg),
+        **overrides,
         limits=limits,
         rounds=rounds,
         config=cfg.as_dict(),
         **result,
     )
     assert set(result["step"]) == {"raw", "lightning", "floor"}
+
+
+@pytest.mark.parametrize("workload, device, precision", MATRIX, ids=IDS)
+def test_step_cost(benchmark, smoke, workload, device, precision):
+    need_device(device)
+    measure_step_cost(benchmark, smoke, workload, device, precision)
 
 
 # The on-device input path (--data-on-device): measured on CUDA, where the plain path's per-sample indexing,
@@ -58,24 +65,7 @@ def test_step_cost_data_on_device(benchmark, smoke, workload, device, precision)
     need_device(device)
     if device == "cpu" and not smoke:
         pytest.skip("the on-device input path is measured on CUDA (on the CPU both paths read memory)")
-    cfg, limits = case(workload, device, precision, smoke, data_on_device=True)
-    rounds = rounds_for(device, precision, smoke)
-    benchmark.group = "protocol (wall time of the whole protocol)"
-    result = benchmark.pedantic(harness.protocol, args=(cfg, limits, rounds), rounds=1, iterations=1)
-    benchmark.extra_info.update(
-        kind="step_cost",
-        case=f"{case_id(workload, device, precision)}-data-on-device",
-        workload=workload,
-        device=device,
-        precision=precision,
-        dataset=dataset_name(cfg),
-        data_on_device=True,
-        limits=limits,
-        rounds=rounds,
-        config=cfg.as_dict(),
-        **result,
-    )
-    assert set(result["step"]) == {"raw", "lightning", "floor"}
+    measure_step_cost(benchmark, smoke, workload, device, precision, "-data-on-device", data_on_device=True)
 
 
 @pytest.mark.parametrize("impl", ["raw", "lightning", "floor"])

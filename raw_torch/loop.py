@@ -5,7 +5,8 @@ Read it next to `with_lightning/trainer.py`; the sections are in the same order:
   2. precision                        <- `Trainer(precision=...)`: autocast + GradScaler
   3. one training step                <- `training_step` + Lightning's automatic optimization
   4. evaluation                       <- `validation_step` / `test_step` + `self.log(..., on_epoch=True)`
-  5. fit                              <- `Trainer.fit`: sanity check, epochs, progress bar, TensorBoard, checkpoints,
+  5. fit                              <- `Trainer.fit`: sanity check, epochs, progress bars (the loss in them),
+                                          TensorBoard, checkpoints,
                                           `ckpt_path=` (resume), NaN check, GradScaler skip count
   6. test                             <- `Trainer.test`
 Plain functions, no hooks: each workload passes its `compute_loss(model, batch)`. What both sides share

@@ -6,7 +6,8 @@
 3. one training step                the LightningModule's `training_step`; automatic optimization
 4. evaluation                       `validation_step` / `test_step` with `self.log` (epoch mean by batch size)
 5. fit                              `num_sanity_val_steps`, `max_epochs`, `limit_train_batches`,
-                                    `enable_progress_bar`, `TensorBoardLogger`, `ModelCheckpoint`,
+                                    `enable_progress_bar` (the loss in it: `self.log(..., prog_bar=...)`),
+                                    `TensorBoardLogger`, `ModelCheckpoint`,
                                     `fit(ckpt_path=...)` plus the RNG it does not restore, a NaN check
 6. test                             `trainer.test`
 """
