@@ -3,8 +3,14 @@
 Each measured case has three windows of different lengths (counting.WINDOWS). The per-step count of any
 part is the least-squares slope of its count against the window's steps; the intercept is what each
 window costs once (the toggles); the fit's largest residual, relative to the window's count, says how
-linear the counts are. The parts of one case:
+linear the counts are. CPython's cyclic garbage collector runs when allocations pass a threshold: once every
+8 to 24 steps here, a few hundred thousand instructions each time, so one window holds a collection and the
+next none. Its instructions (callgrind's inclusive count of the collector, callgrind.GC_ENTRIES) are taken
+out of the windows before the fit and charged per step as their total over the total steps of the three
+windows; the fit, and its linearity, are of everything else. The parts of one case:
   * native layers (callgrind.LAYERS, all but the interpreter): read directly from callgrind;
+  * the garbage collector, amortized as above (its instructions are taken from the interpreter layer, where
+    nearly all of them run: the collector's traverse and visit functions in libpython);
   * the interpreter's count, divided among Python components in proportion to the opcodes each executed
     (counted natively in the same windows of the same case). The parts add up to the measured total by
     construction; what is estimated is how the interpreter's share divides.
@@ -28,15 +34,30 @@ def slope(steps, counts) -> dict:
 
 
 def per_step_layers(windows: list[dict]) -> dict:
-    """windows: [{"steps": n, "layers": {layer: count}}] of one case in one process -> per-step per layer,
-    the total's fit, and the windows' raw totals."""
+    """windows: [{"steps": n, "layers": {layer: count}, "gc": n, "collections": [gen0, gen1, gen2]}] of one
+    case in one process -> per-step per layer, the garbage collector's amortized share, the total's fit (of
+    the windows without the collector) and, for comparison, the fit of the windows as counted."""
     steps = [w["steps"] for w in windows]
-    total = slope(steps, [sum(w["layers"].values()) for w in windows])
-    layers = {layer: slope(steps, [w["layers"].get(layer, 0) for w in windows])["per_step"] for layer in LAYERS}
+    gc = [w.get("gc", 0) for w in windows]
+    counted = [sum(w["layers"].values()) for w in windows]
+    total = slope(steps, [n - g for n, g in zip(counted, gc, strict=True)])
+    gc_per_step = sum(gc) / sum(steps)
+    total["per_step"] += gc_per_step
+    layers = {}
+    for layer in LAYERS:
+        minus = gc if layer == INTERPRETER else [0] * len(windows)
+        counts = [w["layers"].get(layer, 0) - g for w, g in zip(windows, minus, strict=True)]
+        layers[layer] = slope(steps, counts)["per_step"]
     return {
         "total": total,
         "layers": layers,
-        "window_totals": [sum(w["layers"].values()) for w in windows],
+        "gc": {
+            "per_step": gc_per_step,
+            "collections": [w.get("collections") for w in windows],
+            "window_gc": gc,
+        },
+        "nonlinearity_as_counted": slope(steps, counted)["nonlinearity"],
+        "window_totals": counted,
         "window_layers": [w["layers"] for w in windows],  # kept, so every number can be recomputed
     }
 
@@ -48,10 +69,15 @@ def per_step_opcodes(windows: list[dict]) -> dict[str, float]:
     return {c: slope(steps, [w["opcodes"].get(c, 0) for w in windows])["per_step"] for c in names}
 
 
-def parts(layers: dict[str, float], opcodes: dict[str, float] | None) -> dict[str, float]:
-    """One case's per-step instructions in named parts: the native layers as measured, the interpreter's
-    count divided by opcode shares (kept whole as "interpreter" when no opcode counts exist, e.g. the floor)."""
+GC_PART = "interpreter: cyclic garbage collector"
+
+
+def parts(layers: dict[str, float], opcodes: dict[str, float] | None, gc: float = 0.0) -> dict[str, float]:
+    """One case's per-step instructions in named parts: the native layers as measured, the garbage collector
+    (amortized), the rest of the interpreter's count divided by opcode shares (kept whole as "interpreter"
+    when no opcode counts exist, e.g. the floor). `layers` is without the collector."""
     out = {f"native: {k}": v for k, v in layers.items() if k != INTERPRETER}
+    out[GC_PART] = gc
     interp = layers.get(INTERPRETER, 0.0)
     positive = {c: max(v, 0.0) for c, v in (opcodes or {}).items()}
     total_ops = sum(positive.values())

@@ -6,6 +6,8 @@ then position specifications `ob=`, `fl=`/`fi=`/`fe=`, `fn=` (with name compress
 an id, `(id)` reuses it), cost lines `<position> <Ir>` (positions possibly relative: `+n`, `-n`, `*`), and
 call specifications `cob=`/`cfi=`/`cfn=` then `calls=<count> <target>` followed by ONE cost line that is
 the call's inclusive cost: it is skipped here, so every instruction is counted once, where it executed.
+One inclusive cost is kept: the calls into CPython's cyclic garbage collector (GC_ENTRIES), which give what
+its collections cost in all, wherever their instructions ran.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ LAYERS = (
     "libc and loader",  # libc (malloc, memset), libm, libstdc++, the dynamic loader (TLS lookups)
     "other native",  # numpy, extension modules, everything else
 )
+# CPython's cyclic garbage collector: one call per collection (3.11-3.12 `gc_collect_main`, 3.13+
+# `gc_collect_region`), never nested (the collector refuses to start while it runs).
+GC_ENTRIES = re.compile(r"^(gc_collect_main|gc_collect_region)(\.[a-z0-9.]+)?$")
 _MKL_FN = re.compile(r"^(mkl_|MKL|v[sd][a-z]|sgemm|dgemm|cblas_|dnnl|mkldnn|openblas|__kmp|GOMP_|omp_)")
 
 
@@ -49,6 +54,7 @@ class Profile:
 
     total: int
     by_function: Counter = field(default_factory=Counter)  # (object, function) -> instructions
+    gc: int = 0  # instructions inside the cyclic garbage collector's collections (inclusive)
 
     def by_object(self) -> Counter:
         out: Counter = Counter()
@@ -82,7 +88,9 @@ def parse(path: Path) -> Profile:
     obj = fn = "?"
     total = None
     counts: Counter = Counter()
-    skip_next_cost = False
+    skip_next_cost = in_gc = False
+    callee = "?"
+    gc = 0
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             line = line.rstrip("\n")
@@ -91,7 +99,9 @@ def parse(path: Path) -> Profile:
             head = line[0]
             if head.isdigit() or head in "+-*":
                 if skip_next_cost:  # the inclusive cost of a call: counted where the callee ran
-                    skip_next_cost = False
+                    if in_gc:
+                        gc += int(line.split()[-1])
+                    skip_next_cost = in_gc = False
                     continue
                 counts[(obj, fn)] += int(line.split()[-1])
                 continue
@@ -103,11 +113,15 @@ def parse(path: Path) -> Profile:
             elif key in ("fl", "fi", "fe"):
                 _name(names["fl"], value)
             elif key in ("cob", "cfi", "cfl", "cfn"):  # the callee of the next calls= line; defines names too
-                _name(names[{"cob": "ob", "cfn": "fn"}.get(key, "fl")], value)
+                name = _name(names[{"cob": "ob", "cfn": "fn"}.get(key, "fl")], value)
+                if key == "cfn":
+                    callee = name
             elif key == "calls":
                 skip_next_cost = True
+                in_gc = bool(GC_ENTRIES.match(callee)) and not GC_ENTRIES.match(fn)
+                callee = "?"
             elif line.startswith(("summary:", "totals:")):
                 total = int(line.split()[1])
     if total is None:
         total = sum(counts.values())
-    return Profile(total=total, by_function=counts)
+    return Profile(total=total, by_function=counts, gc=gc)

@@ -21,6 +21,7 @@ same number of whole steps.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections import Counter
 
@@ -65,15 +66,23 @@ class Windows:
         return len(self.batch_sampler)
 
 
+def collections() -> list[int]:
+    """Collections the cyclic garbage collector has made so far, per generation."""
+    return [g["collections"] for g in gc.get_stats()]
+
+
 def callgrind_counter(manifest: list):
-    """(start, stop) for valgrind: each stop writes one dump file; `manifest` notes which window it was."""
+    """(start, stop) for valgrind: each stop writes one dump file; `manifest` notes which window it was and
+    how many garbage collections (per generation) ran inside it, read outside the counted instructions."""
+    before: list[int] = []
 
     def start() -> None:
+        before[:] = collections()
         torch._C._valgrind_toggle()
 
     def stop(window) -> None:
         torch._C._valgrind_toggle_and_dump_stats()
-        manifest.append(list(window))
+        manifest.append([*window, [b - a for a, b in zip(before, collections(), strict=True)]])
 
     return start, stop
 

@@ -70,8 +70,11 @@ def layers_per_item(items, manifests, dumps) -> dict[int, list[dict]]:
         if len(manifest) != len(files):
             raise RuntimeError(f"{len(files)} callgrind dumps for {len(manifest)} windows")
         windows: dict[int, list[dict]] = {}
-        for (item, a, b), path in zip(manifest, files, strict=True):
-            windows.setdefault(item, []).append({"steps": b - a, "layers": parse(path).by_layer(), "window": [a, b]})
+        for (item, a, b, collections), path in zip(manifest, files, strict=True):
+            profile = parse(path)
+            windows.setdefault(item, []).append(
+                {"steps": b - a, "layers": profile.by_layer(), "gc": profile.gc, "collections": collections}
+            )
         for item, ws in windows.items():
             found.setdefault(item, []).append(A.per_step_layers(ws))
     return found
@@ -84,6 +87,7 @@ def summarize(items, measured, opcodes) -> list[dict]:
         runs = measured[i]
         per_step = float(np.mean([r["total"]["per_step"] for r in runs]))
         layers = {k: float(np.mean([r["layers"][k] for r in runs])) for k in LAYERS}
+        gc = float(np.mean([r["gc"]["per_step"] for r in runs]))
         out.append(
             {
                 **item,
@@ -93,9 +97,12 @@ def summarize(items, measured, opcodes) -> list[dict]:
                 if len(runs) > 1
                 else None,
                 "nonlinearity": max(r["total"]["nonlinearity"] for r in runs),
+                "nonlinearity_as_counted": max(r["nonlinearity_as_counted"] for r in runs),
                 "layers": layers,
+                "gc": gc,
+                "collections": [r["gc"]["collections"] for r in runs],
                 "opcodes_per_step": opcodes.get(i),
-                "parts": A.parts(layers, opcodes.get(i)),
+                "parts": A.parts(layers, opcodes.get(i), gc),
             }
         )
     return out
@@ -172,7 +179,7 @@ def measure_and_save(items: list[dict], results: Path, keep: Path | None, smoke:
         "machine_info": machine_info(),
         "commit_info": commit_info(),
         "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        "version": "paired-instructions-1",
+        "version": "paired-instructions-2",
         "benchmarks": [
             {
                 "name": "instructions",
@@ -204,6 +211,7 @@ def measure_and_save(items: list[dict], results: Path, keep: Path | None, smoke:
     for row in summary:
         name = row.get("rung") or f"{row['workload']} {row['precision']}"
         spread = "" if row["spread"] is None else f", spread {100 * row['spread']:.3f}%"
+        spread += f", GC {row['gc'] / 1e6:.3f} M/step"
         print(
             f"  {name:40s} {row['impl']:15s} {row['per_step'] / 1e6:9.3f} M/step "
             f"(linearity {100 * row['nonlinearity']:.3f}%{spread})"

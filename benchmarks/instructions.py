@@ -205,6 +205,11 @@ def machine_id() -> str:
 
 def run_valgrind(items: list[dict], work: Path) -> tuple[list[list], list[list[Path]], float]:
     """Run the valgrind processes side by side; (manifests, dump files per process, wall seconds)."""
+    import compileall
+
+    root = Path(__file__).resolve().parents[1]
+    for package in ("benchmarks", "raw_torch", "with_lightning"):  # the processes then read the same .pyc files,
+        compileall.compile_dir(root / package, quiet=1)  # rather than one compiling what the other reads
     plan_file = work / "plan.json"
     plan_file.write_text(json.dumps(items))
     env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

@@ -263,7 +263,8 @@ INSTRUCTION_GROUPS = (
     ("Python: our callbacks", ("Python: our callbacks (History, RunState)",), "#937860"),
     ("Python: CUDA availability check (NVML), set off by importing Lightning",
      ("Python: CUDA availability check (NVML, every optimizer step)",), "#e5ae38"),
-    ("interpreter (floor: not split)", ("interpreter",), "#666666"),
+    ("interpreter: the floor's (not split), the garbage collector", ("interpreter",
+     "interpreter: cyclic garbage collector"), "#666666"),
     ("Python: progress bar, TensorBoard, other", (), "#bbbbbb"),  # everything else
 )  # fmt: skip
 

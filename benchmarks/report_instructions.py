@@ -9,6 +9,7 @@ from pathlib import Path
 from benchmarks import attribution as A
 from benchmarks import plots as P
 
+LINEAR = 0.002  # the issue's bound on how far three run lengths may stray from a line
 TOLERANCE = 0.15  # an attribution confirmed by an independent measurement lands within ±15% of it
 DOCS_CLAIM_S = 0.06  # Lightning's docs: "about 0.06s slower per epoch" (simple MNIST CNN, chart of 2020-12-16)
 MNIST_TRAIN = 55_000  # images per epoch after the 55,000 / 5,000 split
@@ -71,6 +72,49 @@ def main_table(info: dict, rate: dict) -> list[str]:
                 f"| {workload}, {precision} | {floor} | {raw_n} | {lit_n} "
                 f"| **{m(d)}** | {100 * d / row['raw']['per_step']:+.0f}% | {us} | {100 * lin:.3f}% | {spread} |"
             )
+    return out
+
+
+def bend(item: dict) -> str:
+    """The layer whose windows stray most from a line, and by how much (first process), or "—" when the
+    case is linear within LINEAR."""
+    if item["nonlinearity"] <= LINEAR:
+        return "—"
+    run = item["per_process"][0]
+    steps = [b - a for a, b in item["windows"]]
+    gc = run.get("gc", {}).get("window_gc", [0] * len(steps))
+    worst, size = "", 0.0
+    for layer in run["window_layers"][0]:
+        minus = gc if layer == A.INTERPRETER else [0] * len(gc)
+        counts = [w[layer] - g for w, g in zip(run["window_layers"], minus, strict=True)]
+        fit = A.slope(steps, counts)
+        resid = max(abs(c - (fit["per_window"] + fit["per_step"] * n)) for c, n in zip(counts, steps, strict=True))
+        if resid > size:
+            worst, size = layer, resid
+    return f"{worst}, {size / 1e3:,.0f} k"
+
+
+def gc_table(info: dict) -> list[str]:
+    """Per main case: the garbage collections inside the windows and their amortized cost; the linearity as
+    counted and without the collector; what bends what still bends."""
+    out = [
+        "| case | side | collections in the windows | instructions per collection | GC M/step | "
+        "linearity as counted | linearity without GC | what bends |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for item in info["items"]:
+        if item["group"] != "main" or "gc" not in item:
+            continue
+        colls = item["collections"][0]  # per window, per generation, of the first process
+        n = sum(sum(c) for c in colls)
+        run = item["per_process"][0]
+        per = sum(run["gc"]["window_gc"]) / n if n else 0.0
+        shown = " / ".join(str(sum(c)) for c in colls)
+        out.append(
+            f"| {item['workload']}, {item['precision']} | {item['impl']} | {shown} | "
+            f"{per / 1e3:,.0f} k | {m(item['gc'])} | {100 * item['nonlinearity_as_counted']:.3f}% | "
+            f"{100 * item['nonlinearity']:.3f}% | {bend(item)} |"
+        )
     return out
 
 
@@ -179,12 +223,17 @@ def instructions_section(info: dict, source: Path, when: str, plot: Path, rel: P
         *main_table(info, rate),
         "",
         "Linearity says whether the steps inside the windows are alike, not whether the count repeats (the "
-        "spread says that): the interpreter's own housekeeping (a garbage collection, a new allocator arena) "
-        "that lands in one window and not the others, or, in "
-        "`16-mixed`, steps whose optimizer step GradScaler skipped, make the windows' counts bend away from a "
-        "line by the cost of that one event; the per-step slope then carries a share of it. The µs column "
+        "spread says that). CPython's cyclic garbage collector is the one event that is not: it runs when "
+        "allocations pass a threshold, once every 8 to 24 steps here, so one window holds a collection and the "
+        "next none. Its instructions are counted apart (callgrind's inclusive count of the collector's entry "
+        "function), taken out of the windows before the fit and charged per step as their total over the "
+        "windows' total steps (the next table); linearity is of the rest. What still bends a case is named "
+        "in the next table too: the layer whose count strays most from the line (a value-dependent kernel "
+        "path in MKL, or in `16-mixed` a step whose optimizer step GradScaler skipped). The µs column "
         "converts at the raw step's rate; Lightning's own step, more of it in the interpreter, runs fewer "
         "instructions per µs (the rate line below), so its real cost in µs is larger than this estimate.",
+        "",
+        *gc_table(info),
         "",
     ]
     if rate:

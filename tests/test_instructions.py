@@ -18,7 +18,7 @@ SMALL = Path(__file__).parent / "data" / "small.callgrind"
 
 def test_the_parser_counts_every_instruction_once_where_it_ran():
     profile = parse(SMALL)
-    assert profile.total == 1000 == sum(profile.by_function.values())
+    assert profile.total == 1075 == sum(profile.by_function.values())
     fn = {name: n for (_, name), n in profile.by_function.items()}
     # 300 + 100 + 20: the 550 after `calls=` is the callee's inclusive cost, counted inside the callee
     assert fn == {
@@ -26,9 +26,13 @@ def test_the_parser_counts_every_instruction_once_where_it_ran():
         "at::native::linear": 150,
         "mkl_blas_avx2_sgemm_kernel": 400,
         "malloc": 30,
+        "gc_collect_with_callback": 5,
+        "gc_collect_main": 50,
+        "visit_decref": 20,
     }
+    assert profile.gc == 70  # the collector's inclusive cost: its own 50 and the 20 of what it called
     assert profile.by_layer() == {
-        "interpreter": 420,
+        "interpreter": 495,
         "torch operators": 150,
         "MKL and OpenMP": 400,
         "torch Python bindings": 0,
@@ -38,7 +42,7 @@ def test_the_parser_counts_every_instruction_once_where_it_ran():
     # control: counting the call lines as well would count the callees twice
     text = SMALL.read_text().splitlines()
     naive = sum(int(line.split()[-1]) for line in text if line and (line[0].isdigit() or line[0] in "+-*"))
-    assert naive == 1950 != profile.total
+    assert naive == 2115 != profile.total
 
 
 def test_layers_follow_the_object_then_the_function():
@@ -61,6 +65,30 @@ def test_slope_recovers_a_line_and_measures_its_bend():
     assert exact["nonlinearity"] < 1e-12
     bent = A.slope(steps, [7_000_000 * n + (300_000 if n == steps[1] else 0) for n in steps])
     assert bent["nonlinearity"] > 0.001  # a 300k bump in one window shows
+
+
+def test_a_garbage_collection_in_one_window_is_amortized_not_fitted():
+    """One collection of 300k in the middle window bends the counts; taken out and charged per step as
+    its total over all the windows' steps, the rest is a line again and the parts still add up."""
+    steps = [b - a for a, b in WINDOWS]
+    gc = [0, 300_000, 0]
+    windows = [
+        {"steps": n, "layers": {"interpreter": 4e6 * n + g, "torch operators": 3e6 * n + 1e5}, "gc": g,
+         "collections": [int(g > 0), 0, 0]}
+        for n, g in zip(steps, gc, strict=True)
+    ]  # fmt: skip
+    result = A.per_step_layers(windows)
+    assert result["nonlinearity_as_counted"] > 0.001  # as counted: bent by the one collection
+    assert result["total"]["nonlinearity"] < 1e-9  # without the collector: a line
+    assert result["gc"]["per_step"] == pytest.approx(300_000 / sum(steps))
+    assert result["total"]["per_step"] == pytest.approx(7e6 + 300_000 / sum(steps))
+    assert result["layers"]["interpreter"] == pytest.approx(4e6)  # the collector is not in the layer
+    parts = A.parts(result["layers"], {"raw loop": 1.0}, result["gc"]["per_step"])
+    assert sum(parts.values()) == pytest.approx(result["total"]["per_step"])
+    assert parts[A.GC_PART] == pytest.approx(result["gc"]["per_step"])
+    # no collection anywhere: the same as the plain fit
+    plain = A.per_step_layers([{**w, "gc": 0, "layers": {"interpreter": 4e6 * w["steps"]}} for w in windows])
+    assert plain["total"]["per_step"] == pytest.approx(4e6) and plain["gc"]["per_step"] == 0
 
 
 def test_parts_add_up_to_the_measured_total_and_other_is_bounded():
@@ -184,3 +212,26 @@ def test_the_report_explains_the_committed_run(tmp_path):
     text = "\n".join(lines)
     assert "### Instructions per step" in text and "Independent checks" in text and "0.06 s" in text
     assert (tmp_path / "instructions.png").stat().st_size > 0
+
+
+def test_the_callgrind_counter_notes_each_window_and_its_collections():
+    """Outside valgrind the toggles are no-ops (client requests); the manifest still says which window each
+    dump is and how many collections of each generation ran inside it."""
+    import gc
+
+    from benchmarks.counting import callgrind_counter
+
+    manifest: list = []
+    start, stop = callgrind_counter(manifest)
+    gc.disable()  # only the collections asked for here
+    try:
+        start()
+        gc.collect(0)
+        gc.collect(1)
+        stop((24, 32))
+        start()
+        stop((32, 48))
+    finally:
+        gc.enable()
+    assert manifest[0][:2] == [24, 32] and manifest[0][2][:2] == [1, 1]
+    assert manifest[1] == [32, 48, [0, 0, 0]]
