@@ -4,7 +4,7 @@ Each measured case has three windows of different lengths (counting.WINDOWS). Th
 part is the least-squares slope of its count against the window's steps; the intercept is what each
 window costs once (the toggles); the fit's largest residual, relative to the window's count, says how
 linear the counts are. CPython's cyclic garbage collector runs when allocations pass a threshold: once every
-8 to 24 steps here, a few hundred thousand instructions each time, so one window holds a collection and the
+8 to 48 steps here, a few hundred thousand instructions each time, so one window holds a collection and the
 next none. Its instructions (callgrind's inclusive count of the collector, callgrind.GC_ENTRIES) are taken
 out of the windows before the fit and charged per step as their total over the total steps of the three
 windows; the fit, and its linearity, are of everything else. The parts of one case:

@@ -50,7 +50,7 @@ def _windows(windows) -> str:
 def main_table(info: dict, rate: dict) -> list[str]:
     out = [
         "| case | floor M/step | raw M/step | Lightning M/step | Lightning − raw M/step | % of raw | "
-        "≈ µs/step at raw's rate | linearity (worst) | spread, 2 processes |",
+        "≈ µs/step at raw's rate | linearity, raw / Lightning (floor) | spread, 2 processes, raw / Lightning |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for workload in ("minimal", "autoencoder"):
@@ -62,15 +62,17 @@ def main_table(info: dict, rate: dict) -> list[str]:
             if not row["raw"] or not row["lightning"]:
                 continue
             d = row["lightning"]["per_step"] - row["raw"]["per_step"]
-            lin = max(r["nonlinearity"] for r in row.values() if r)
-            spreads = [r["spread"] for r in row.values() if r and r["spread"] is not None]
-            spread = f"{100 * max(spreads):.3f}%" if spreads else "—"
+            lin = f"{100 * row['raw']['nonlinearity']:.3f}% / {100 * row['lightning']['nonlinearity']:.3f}%"
+            if row["floor"]:
+                lin += f" ({100 * row['floor']['nonlinearity']:.3f}%)"
+            spreads = [row[k]["spread"] for k in ("raw", "lightning")]
+            spread = " / ".join(f"{100 * x:.3f}%" for x in spreads) if None not in spreads else "—"
             floor = m(row["floor"]["per_step"]) if row["floor"] else "—"
             us = f"{d / rate[workload]:,.0f}" if workload in rate else "—"
             raw_n, lit_n = m(row["raw"]["per_step"]), m(row["lightning"]["per_step"])
             out.append(
                 f"| {workload}, {precision} | {floor} | {raw_n} | {lit_n} "
-                f"| **{m(d)}** | {100 * d / row['raw']['per_step']:+.0f}% | {us} | {100 * lin:.3f}% | {spread} |"
+                f"| **{m(d)}** | {100 * d / row['raw']['per_step']:+.0f}% | {us} | {lin} | {spread} |"
             )
     return out
 
@@ -94,16 +96,34 @@ def bend(item: dict) -> str:
     return f"{worst}, {size / 1e3:,.0f} k"
 
 
+MKL = "MKL and OpenMP"
+
+
+def linearity_without(item: dict, layer: str) -> float:
+    """The fit's linearity with the collector and one layer left out (first process): how linear the rest is."""
+    run = item["per_process"][0]
+    steps = [b - a for a, b in item["windows"]]
+    rest = [
+        sum(v for k, v in w.items() if k != layer) - g
+        for w, g in zip(run["window_layers"], run["gc"]["window_gc"], strict=True)
+    ]
+    return A.slope(steps, rest)["nonlinearity"]
+
+
 def gc_table(info: dict) -> list[str]:
     """Per main case: the garbage collections inside the windows and their amortized cost; the linearity as
-    counted and without the collector; what bends what still bends."""
+    counted, without the collector, and without the collector and MKL's kernels; what still bends. The
+    ladder in one line."""
+    items = [i for i in info["items"] if "gc" in i]
+    if not items:
+        return []
     out = [
-        "| case | side | collections in the windows | instructions per collection | GC M/step | "
-        "linearity as counted | linearity without GC | what bends |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+        "| case | side | collections per window | instructions per collection | GC k/step | "
+        "linearity as counted | without GC | without GC and MKL | what bends (without GC) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for item in info["items"]:
-        if item["group"] != "main" or "gc" not in item:
+    for item in items:
+        if item["group"] != "main":
             continue
         colls = item["collections"][0]  # per window, per generation, of the first process
         n = sum(sum(c) for c in colls)
@@ -112,9 +132,26 @@ def gc_table(info: dict) -> list[str]:
         shown = " / ".join(str(sum(c)) for c in colls)
         out.append(
             f"| {item['workload']}, {item['precision']} | {item['impl']} | {shown} | "
-            f"{per / 1e3:,.0f} k | {m(item['gc'])} | {100 * item['nonlinearity_as_counted']:.3f}% | "
-            f"{100 * item['nonlinearity']:.3f}% | {bend(item)} |"
+            f"{per / 1e3:,.0f} k | {item['gc'] / 1e3:,.1f} | {100 * item['nonlinearity_as_counted']:.3f}% | "
+            f"{100 * item['nonlinearity']:.3f}% | {100 * linearity_without(item, MKL):.3f}% | {bend(item)} |"
         )
+    ladder = [i for i in items if i["group"] == "ladder"]
+    if ladder:
+        lin = [100 * i["nonlinearity"] for i in ladder]
+        rest = [100 * linearity_without(i, MKL) for i in ladder]
+        same = len({tuple(w[MKL] for w in i["per_process"][0]["window_layers"]) for i in ladder}) == 1
+        out += [
+            "",
+            f"The ladder's {len(ladder)} rungs (autoencoder, 32-true, {_windows(info['short_windows'])}): "
+            f"linearity without GC {min(lin):.3f}-{max(lin):.3f}%, without GC and MKL {min(rest):.3f}-"
+            f"{max(rest):.3f}%. "
+            + (
+                "Their MKL counts are the same to the instruction in every rung, window by window (the same "
+                "training steps), so each rung's difference from another cancels MKL's bend exactly."
+                if same
+                else "Their MKL counts differ between rungs."
+            ),
+        ]
     return out
 
 
@@ -224,7 +261,7 @@ def instructions_section(info: dict, source: Path, when: str, plot: Path, rel: P
         "",
         "Linearity says whether the steps inside the windows are alike, not whether the count repeats (the "
         "spread says that). CPython's cyclic garbage collector is the one event that is not: it runs when "
-        "allocations pass a threshold, once every 8 to 24 steps here, so one window holds a collection and the "
+        "allocations pass a threshold, once every 8 to 48 steps here, so one window holds a collection and the "
         "next none. Its instructions are counted apart (callgrind's inclusive count of the collector's entry "
         "function), taken out of the windows before the fit and charged per step as their total over the "
         "windows' total steps (the next table); linearity is of the rest. What still bends a case is named "
