@@ -9,6 +9,8 @@ Read it next to `with_lightning/trainer.py`; the sections are in the same order:
                                           TensorBoard, checkpoints,
                                           `ckpt_path=` (resume), NaN check, GradScaler skip count
   6. test                             <- `Trainer.test`
+  7. several processes (torchrun)     <- `strategy="ddp"`, `use_distributed_sampler`, `sync_dist=True`,
+                                          `rank_zero_only`, `strategy.all_gather`
 Plain functions, no hooks: each workload passes its `compute_loss(model, batch)`. What both sides share
 (settings, data, model, checkpoint files, RNG state, the NaN guard) is in `raw_torch/common/`.
 """
@@ -16,6 +18,7 @@ Plain functions, no hooks: each workload passes its `compute_loss(model, batch)`
 from __future__ import annotations
 
 import contextlib
+import gc
 import random
 import sys
 from collections.abc import Callable, Iterator
@@ -25,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -34,6 +39,7 @@ from raw_torch.common.checkpoints import checkpoint_name, save_checkpoint
 from raw_torch.common.config import SANITY_VAL_STEPS, Phase, RunConfig, resolve_device
 from raw_torch.common.data import num_batches
 from raw_torch.common.runstate import check_finite, optimizer_steps, rng_state, set_rng_state
+from raw_torch.common.world import World, world
 
 ComputeLoss = Callable[[nn.Module, list], torch.Tensor]
 
@@ -125,7 +131,7 @@ def evaluate(
             if bar is not None:
                 bar.update(1)
     model.train()
-    return total / count
+    return mean_over_ranks(total, count)  # one process: total / count
 
 
 # --- 5. fit ---------------------------------------------------------------------------------------
@@ -138,6 +144,7 @@ class History:
     global_step: int = 0
     epoch: int = 0  # epochs completed
     skipped_steps: int = 0  # optimizer steps GradScaler skipped (inf/nan gradients in 16-mixed)
+    train_loss_by_rank: list[list[float]] | None = None  # under torchrun: every rank's train_loss, gathered
 
 
 def checkpoint_state(phase: Phase, epoch, history, model, optimizer=None, scaler=None, **extra) -> dict:
@@ -153,7 +160,9 @@ def save_epoch_checkpoint(phase: Phase, epoch: int, history: History, model, opt
     """Lightning: ModelCheckpoint(every_n_epochs=..., save_top_k=-1), saved after validation."""
     if phase.cfg.checkpoint_every and (epoch + 1) % phase.cfg.checkpoint_every == 0:
         state = checkpoint_state(phase, epoch, history, model, optimizer, scaler)
-        save_checkpoint(phase.run_dir / "checkpoints" / checkpoint_name(epoch, history.global_step), state)
+        if world().is_zero:  # Lightning: the strategy saves on global rank 0, then waits at a barrier
+            save_checkpoint(phase.run_dir / "checkpoints" / checkpoint_name(epoch, history.global_step), state)
+        barrier()
 
 
 def save_step_checkpoint(
@@ -165,7 +174,11 @@ def save_step_checkpoint(
     if every and history.global_step % every == 0:
         mid_epoch = {"batches_done": done, "rng_epoch_start": epoch_rng}
         state = checkpoint_state(phase, epoch, history, model, optimizer, scaler, mid_epoch=mid_epoch)
-        save_checkpoint(phase.run_dir / "checkpoints" / "steps" / checkpoint_name(epoch, history.global_step), state)
+        if world().is_zero:
+            save_checkpoint(
+                phase.run_dir / "checkpoints" / "steps" / checkpoint_name(epoch, history.global_step), state
+            )
+        barrier()
 
 
 def restore(resume: dict | None, model, optimizer, scaler, history: History) -> tuple[int, int]:
@@ -182,7 +195,9 @@ def restore(resume: dict | None, model, optimizer, scaler, history: History) -> 
     return resume["epoch"] + 1, 0  # saved at the end of epoch `epoch`
 
 
-def start_epoch(train_loader: DataLoader, cfg: RunConfig, resume: dict | None, skip: int) -> tuple[Iterator, dict]:
+def start_epoch(
+    train_loader: DataLoader, cfg: RunConfig, resume: dict | None, skip: int, epoch: int
+) -> tuple[Iterator, dict]:
     """One epoch's batches (Lightning: `limit_train_batches`), and the RNG state its shuffle comes from.
 
     When resuming, the checkpoint's RNG is restored first. Mid-epoch, the interrupted epoch's shuffle is
@@ -192,6 +207,8 @@ def start_epoch(train_loader: DataLoader, cfg: RunConfig, resume: dict | None, s
     if resume is not None and "rng" in resume:
         set_rng_state(resume["mid_epoch"]["rng_epoch_start"] if skip else resume["rng"])
     epoch_rng = rng_state() if cfg.checkpoint_every_n_steps else None
+    if isinstance(train_loader.sampler, DistributedSampler):  # Lightning sets the epoch of its own sampler too
+        train_loader.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
     batches = islice(train_loader, num_batches(cfg.limit_train_batches, train_loader))
     if skip:
         for _ in range(skip):
@@ -204,7 +221,8 @@ def progress_bar(cfg: RunConfig, desc: str, total: int | None, leave: bool, posi
     """Lightning: TQDMProgressBar's bars, on stdout like Lightning's: "Sanity Checking" and "Validation" are
     erased when done (leave=False), the training bar (one for the whole fit, "Epoch N" as it goes) and
     "Testing" stay; validation draws one line below the training bar (position=1)."""
-    return tqdm(total=total, desc=desc, leave=leave, position=position, file=sys.stdout, disable=not cfg.progress_bar)
+    shown = cfg.progress_bar and world().is_zero  # Lightning: the bar is disabled on every rank but 0
+    return tqdm(total=total, desc=desc, leave=leave, position=position, file=sys.stdout, disable=not shown)
 
 
 def show_losses(bar: tqdm, losses: dict[str, torch.Tensor | float]) -> None:
@@ -216,7 +234,7 @@ def show_losses(bar: tqdm, losses: dict[str, torch.Tensor | float]) -> None:
 
 def open_writer(cfg: RunConfig, run_dir: Path) -> SummaryWriter | None:
     """Lightning: TensorBoardLogger (`logger=False` without it)."""
-    return SummaryWriter(run_dir / "tensorboard") if cfg.logger else None
+    return SummaryWriter(run_dir / "tensorboard") if cfg.logger and world().is_zero else None  # rank_zero_only
 
 
 def log_train_loss(writer: SummaryWriter | None, cfg: RunConfig, loss, history: History, epoch: int) -> None:
@@ -256,7 +274,7 @@ def fit(model, optimizer, compute_loss: ComputeLoss, loaders: tuple, phase: Phas
     try:
         for epoch in range(first_epoch, phase.epochs):
             resuming = resume if epoch == first_epoch else None
-            batches, epoch_rng = start_epoch(train_loader, cfg, resuming, skip if resuming else 0)
+            batches, epoch_rng = start_epoch(train_loader, cfg, resuming, skip if resuming else 0, epoch)
             done = skip if resuming else 0
             first_of_epoch = len(step_losses)
             train_bar.reset(total)
@@ -291,6 +309,7 @@ def fit(model, optimizer, compute_loss: ComputeLoss, loaders: tuple, phase: Phas
             writer.close()
     history.train_loss = [float(v) for v in torch.stack(step_losses).cpu()] if step_losses else []
     history.skipped_steps = len(step_losses) - (optimizer_steps(optimizer) - steps_taken_before)
+    history.train_loss_by_rank = gather_losses(step_losses, device)
     return history
 
 
@@ -303,8 +322,114 @@ def test(model, test_loader: DataLoader, compute_loss: ComputeLoss, phase: Phase
     autocast = make_autocast(device, cfg.precision)
     with progress_bar(cfg, "Testing", len(test_loader), leave=True) as bar:
         test_loss = evaluate(model, test_loader, compute_loss, device, autocast, bar=bar).item()
-    if cfg.logger:
+    if cfg.logger and world().is_zero:
         with SummaryWriter(phase.run_dir / "tensorboard") as writer:
             writer.add_scalar("test_loss", test_loss, history.global_step)
             writer.add_scalar("epoch", history.epoch, history.global_step)
     return test_loss
+
+
+# --- 7. several processes (torchrun) --------------------------------------------------------------
+# One process: every function below hands back what it was given (or does nothing), so the code above reads
+# as the single-process loop it is. Under `torchrun --nproc-per-node N`, each of the N processes runs all of
+# the above on its share of the data; these are the places where they meet.
+
+
+def start_processes(cfg: RunConfig) -> World:
+    """Lightning: `Trainer(strategy="ddp", devices=LOCAL_WORLD_SIZE, num_nodes=...)` under torchrun: join the
+    job's process group (gloo on CPU, NCCL on CUDA), the rendezvous torchrun's environment describes."""
+    w = world()
+    if w.distributed and not dist.is_initialized():
+        device = resolve_device(cfg.device)
+        if device.type == "cuda":
+            torch.cuda.set_device(w.local_rank)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return w
+
+
+def stop_processes() -> None:
+    """Leave the process group (Lightning leaves it to the end of the process). What still refers to it (a
+    DistributedDataParallel wrapper in a reference cycle) is collected first: destroyed later, during the
+    interpreter's shutdown, it can abort the process ("terminate called without an active exception")."""
+    if dist.is_initialized():
+        gc.collect()
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    """Wait for every rank (Lightning: `strategy.barrier()`, e.g. after rank 0 saved a checkpoint)."""
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def distributed_loader(loader: DataLoader, cfg: RunConfig, train: bool = False) -> DataLoader:
+    """Lightning: `use_distributed_sampler=True` (the default) rebuilds each DataLoader with a
+    `DistributedSampler(dataset, num_replicas=WORLD_SIZE, rank=RANK, shuffle=..., seed=PL_GLOBAL_SEED)`, the
+    seed `seed_everything` set. It pads the data to a multiple of the world size by repeating its first
+    samples, so every rank runs as many batches; its shuffle comes from its own generator (seed + epoch), not
+    from the global RNG. Shuffled: the training loader always, even one built with shuffle=False (Lightning
+    2.6.6, `_process_dataloader`: the minimal example's fixed order is shuffled under torchrun); the others
+    when their sampler was a RandomSampler."""
+    w = world()
+    if not w.distributed:
+        return loader
+    shuffle = train or isinstance(loader.sampler, RandomSampler)
+    sampler = DistributedSampler(loader.dataset, num_replicas=w.world_size, rank=w.rank, shuffle=shuffle, seed=cfg.seed)
+    return DataLoader(
+        loader.dataset,
+        batch_size=loader.batch_size,
+        sampler=sampler,
+        num_workers=loader.num_workers,
+        collate_fn=loader.collate_fn,
+        drop_last=loader.drop_last,
+    )
+
+
+class StepThroughDDP(nn.Module):
+    """DistributedDataParallel averages the gradients of what runs through its own forward, so the loss must be
+    computed there. Lightning: the strategy wraps the LightningModule the same way (its forward calls
+    `training_step`)."""
+
+    def __init__(self, model: nn.Module, compute_loss: ComputeLoss) -> None:
+        super().__init__()
+        self.model, self.compute_loss = model, compute_loss
+
+    def forward(self, batch: list) -> torch.Tensor:
+        return self.compute_loss(self.model, batch)
+
+
+def distributed_loss(model: nn.Module, compute_loss: ComputeLoss) -> ComputeLoss:
+    """Lightning: `strategy="ddp"` wraps the module in `DistributedDataParallel` (its default arguments, as
+    here). The model itself stays unwrapped: checkpoints and the record hold its plain state."""
+    if not world().distributed:
+        return compute_loss
+    ddp = DistributedDataParallel(StepThroughDDP(model, compute_loss))  # broadcasts rank 0's weights
+    return lambda _model, batch: ddp(batch)
+
+
+def mean_over_ranks(total: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """The epoch's mean loss over every rank's batches. Lightning: `self.log(..., sync_dist=True)`, whose mean
+    reduction syncs the running sum and the summed batch size separately: on gloo, a sum across ranks then a
+    division by the world size (gloo has no average), each in place; on NCCL, an average."""
+    if not dist.is_initialized():
+        return total / count
+    total, count = total.clone(), count.clone()  # as Lightning syncs a copy (and these came from inference mode)
+    w = dist.get_world_size()
+    for t in (total, count):
+        dist.barrier()
+        if dist.get_backend() == "gloo":
+            dist.all_reduce(t)
+            t.div_(w) if t.is_floating_point() else t.copy_(t / w)
+        else:
+            dist.all_reduce(t, op=dist.ReduceOp.AVG)
+    return total / count
+
+
+def gather_losses(step_losses: list[torch.Tensor], device: torch.device) -> list[list[float]] | None:
+    """Every rank's per-step training losses, for rank 0's metrics.json. Lightning: `strategy.all_gather`."""
+    if not dist.is_initialized():
+        return None
+    mine = torch.stack(step_losses) if step_losses else torch.empty(0, device=device)
+    every = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
+    dist.all_gather(every, mine)
+    return [[float(v) for v in t.cpu()] for t in every]

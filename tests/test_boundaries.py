@@ -144,8 +144,11 @@ def test_commands_write_the_same_metrics_json(tmp_path, workload, extra):
             "test_loss",
             "params_sha256",
             "skipped_steps",
+            "world_size",
+            "train_loss_by_rank",
         ]
     )
+    assert a["world_size"] == 1 and a["train_loss_by_rank"] is None  # one process (torchrun: tests/test_ddp.py)
     assert (a.pop("impl"), b.pop("impl")) == ("raw", "lightning")
     assert a == b
     assert len(a["train_loss"]) == 7

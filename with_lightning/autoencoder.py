@@ -18,6 +18,7 @@ from raw_torch.common.config import RunConfig, phases
 from raw_torch.common.data import check_limits, make_autoencoder_loaders
 from raw_torch.common.models import AutoEncoder
 from raw_torch.common.record import RunRecord, run_record
+from raw_torch.common.world import world
 from with_lightning.trainer import History, make_trainer, sigterm_reported
 
 # --- the model's loss and steps -------------------------------------------------------------------
@@ -28,6 +29,7 @@ class LitAutoEncoder(pl.LightningModule):
         super().__init__()
         self.model = AutoEncoder(hidden=cfg.hidden)  # the shared nn.Module
         self.cfg = cfg
+        self.sync_dist = world().distributed  # 7. torchrun: reduce the evaluation losses across ranks
         self.lr = lr
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -46,10 +48,11 @@ class LitAutoEncoder(pl.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        self.log("val_loss", self.compute_loss(batch), prog_bar=self.cfg.progress_bar)
+        # sync_dist: under torchrun, the epoch mean over every rank's batches (raw: loop.mean_over_ranks)
+        self.log("val_loss", self.compute_loss(batch), prog_bar=self.cfg.progress_bar, sync_dist=self.sync_dist)
 
     def test_step(self, batch, batch_idx):
-        self.log("test_loss", self.compute_loss(batch))
+        self.log("test_loss", self.compute_loss(batch), sync_dist=self.sync_dist)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.cfg.weight_decay)

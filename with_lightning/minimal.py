@@ -22,6 +22,7 @@ from raw_torch.common.config import RunConfig, phases
 from raw_torch.common.data import check_limits, make_minimal_loaders
 from raw_torch.common.models import LinearRegression, lstsq_fit_
 from raw_torch.common.record import RunRecord, run_record
+from raw_torch.common.world import world
 from with_lightning.trainer import History, make_trainer, sigterm_reported
 
 # --- the model's loss and steps -------------------------------------------------------------------
@@ -32,6 +33,7 @@ class LitLinearRegression(pl.LightningModule):
         super().__init__()
         self.model = LinearRegression()  # the shared nn.Module
         self.cfg = cfg
+        self.sync_dist = world().distributed  # 7. torchrun: reduce the evaluation losses across ranks
         self.lr = lr
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,10 +51,11 @@ class LitLinearRegression(pl.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        self.log("val_loss", self.compute_loss(batch), prog_bar=self.cfg.progress_bar)
+        # sync_dist: under torchrun, the epoch mean over every rank's batches (raw: loop.mean_over_ranks)
+        self.log("val_loss", self.compute_loss(batch), prog_bar=self.cfg.progress_bar, sync_dist=self.sync_dist)
 
     def test_step(self, batch, batch_idx):
-        self.log("test_loss", self.compute_loss(batch))
+        self.log("test_loss", self.compute_loss(batch), sync_dist=self.sync_dist)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.cfg.weight_decay)

@@ -10,6 +10,9 @@
                                     `TensorBoardLogger`, `ModelCheckpoint`,
                                     `fit(ckpt_path=...)` plus the RNG it does not restore, a NaN check
 6. test                             `trainer.test`
+7. several processes (torchrun)     `strategy="ddp"`, `devices`/`num_nodes` from torchrun's environment;
+                                    Lightning's own DistributedSampler, `sync_dist=True`, rank-0-only
+                                    bar, logger and checkpoints, `strategy.all_gather`
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from raw_torch.common.config import SANITY_VAL_STEPS, Phase, resolve_device
 from raw_torch.common.errors import Interrupted
 from raw_torch.common.runstate import check_finite, optimizer_steps, rng_state, set_rng_state
+from raw_torch.common.world import world
 
 # --- 1. seeding and RNG: what a checkpoint must carry ---------------------------------------------
 
@@ -84,6 +88,7 @@ class History(Callback):
         self.step_losses: list[torch.Tensor] = []
         self.val_loss: list[float] = []
         self.skipped_steps = 0
+        self.train_loss_by_rank: list[list[float]] | None = None  # under torchrun: every rank's, gathered
         self._first_of_epoch = 0
         self._steps_taken_before = 0
 
@@ -104,6 +109,10 @@ class History(Callback):
         # steps GradScaler skipped: steps run minus steps the optimizer really took (no sync per step)
         taken = optimizer_steps(trainer.optimizers[0]) - self._steps_taken_before
         self.skipped_steps = len(self.step_losses) - taken
+        if trainer.world_size > 1:  # 7. every rank's losses, for rank 0's metrics.json
+            mine = torch.stack(self.step_losses) if self.step_losses else torch.empty(0, device=pl_module.device)
+            every = trainer.strategy.all_gather(mine)  # (world size, steps)
+            self.train_loss_by_rank = [[float(v) for v in row] for row in every.cpu()]
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking:
@@ -138,9 +147,11 @@ def make_trainer(phase: Phase, history: History) -> pl.Trainer:
             )
         )
     device = resolve_device(cfg.device)
+    w = world()  # 7. under torchrun: every process of the job; Lightning checks devices x num_nodes = WORLD_SIZE
+    processes = dict(strategy="ddp", devices=w.local_world_size, num_nodes=w.num_nodes) if w.distributed else {}
     return pl.Trainer(
         accelerator=device.type,
-        devices=1,
+        **(processes or dict(devices=1)),
         **precision_flags(device, cfg.precision),
         max_epochs=phase.epochs,
         limit_train_batches=cfg.limit_train_batches,

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from raw_torch.common.errors import UsageError
+from raw_torch.common.world import world
 
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")  # Lightning's names, used on both sides
 DEVICES = ("auto", "cpu", "cuda")
@@ -225,6 +226,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         if getattr(cfg, name) not in allowed:
             raise UsageError(f"{_flag(name)} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
     resolve_device(cfg.device)
+    check_world(cfg)
     if cfg.data_on_device and cfg.num_workers:
         raise UsageError(
             f"--data-on-device: the data is on the device, it takes --num-workers 0, got {cfg.num_workers}"
@@ -278,3 +280,16 @@ def check_creatable(flag: str, path: Path) -> None:
         shutil.rmtree(tempfile.mkdtemp(dir=parent, prefix=".paired-probe-"))
     except OSError as e:
         raise UsageError(f"{flag} {path}: cannot be created in {parent} ({e.strerror})") from None
+
+
+def check_world(cfg: RunConfig) -> None:
+    """Under torchrun (WORLD_SIZE set): what the distributed paths do not cover yet, refused in one line."""
+    if not world().distributed:
+        return
+    if cfg.solver == "lstsq":
+        raise UsageError("--solver lstsq under torchrun: the closed-form solve takes no gradient step for DDP to "
+                         "average; run it as one process")  # fmt: skip
+    if cfg.resume is not None:
+        raise UsageError("--resume under torchrun is not supported yet; resume a one-process run")
+    if cfg.data_on_device:
+        raise UsageError("--data-on-device under torchrun is not supported yet")

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
 from raw_torch.common.config import DATASETS, RunConfig, dataset_name, resolve_device
 from raw_torch.common.errors import UsageError
+from raw_torch.common.world import world
 
 MINIMAL_SAMPLES = 400
 IMAGE_SIZE = 28 * 28
@@ -241,17 +242,30 @@ def least_share(n: int) -> float:
 def check_limits(cfg: RunConfig, train: DataLoader, val: DataLoader) -> None:
     """A count larger than the data is a mistake (Lightning would silently cap it), and a share that rounds down
     to no batch is Lightning's own error: refuse both, one line, before anything is written."""
+    w = world()
+    each = f" for each of {w.world_size} processes" if w.distributed else ""
     for flag, limit, loader, what in (
         ("--limit-train-batches", cfg.limit_train_batches, train, "training"),
         ("--limit-val-batches", cfg.limit_val_batches, val, "validation"),
     ):
-        if isinstance(limit, int) and limit > len(loader):
+        n = batches_per_rank(loader)
+        if isinstance(limit, int) and limit > n:
             raise UsageError(
-                f"{flag} {limit}: the {what} data has only {len(loader)} batches of {cfg.batch_size} "
-                f"({dataset_name(cfg)})"
+                f"{flag} {limit}: the {what} data has only {n} batches of {cfg.batch_size}{each} ({dataset_name(cfg)})"
             )
-        if isinstance(limit, float) and limit > 0 and num_batches(limit, loader) == 0:
+        if isinstance(limit, float) and limit > 0 and int(n * limit) == 0:
             raise UsageError(  # Lightning: "You requested to check 0.001 of the `train_dataloader` but ..."
-                f"{flag} {limit}: {limit} x {len(loader)} batches is less than one batch; "
-                f"give at least {least_share(len(loader))} (or a count: 1)"
+                f"{flag} {limit}: {limit} x {n} batches{each} is less than one batch; "
+                f"give at least {least_share(n)} (or a count: 1)"
             )
+
+
+def batches_per_rank(loader: DataLoader) -> int:
+    """The batches one process runs: all of them in one process; under torchrun, those of its share of the data
+    (DistributedSampler: ceil(samples / world size) each, padded), whether or not the loader has that sampler
+    yet (Lightning puts it in at fit)."""
+    w = world()
+    if not w.distributed or isinstance(loader.sampler, DistributedSampler) or loader.batch_size is None:
+        return len(loader)
+    per_rank = math.ceil(len(loader.dataset) / w.world_size)
+    return per_rank // loader.batch_size if loader.drop_last else math.ceil(per_rank / loader.batch_size)

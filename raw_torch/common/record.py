@@ -12,6 +12,7 @@ from torch import nn
 
 from raw_torch.common.config import RunConfig, dataset_name, resolve_device
 from raw_torch.common.files import write_json_atomic
+from raw_torch.common.world import world
 
 
 def params_sha256(model: nn.Module) -> str:
@@ -35,6 +36,9 @@ class RunRecord:
     test_loss: float
     params_sha256: str
     skipped_steps: int = 0  # optimizer steps GradScaler skipped (16-mixed); 0 otherwise
+    world_size: int = 1  # processes that trained together (torchrun's WORLD_SIZE)
+    # under torchrun: every rank's train_loss (rank 0's is train_loss), gathered to rank 0; None in one process
+    train_loss_by_rank: list[list[float]] | None = None
     model: nn.Module | None = field(default=None, repr=False)  # the trained shared model (not serialized)
 
     def to_json(self) -> dict:
@@ -73,6 +77,7 @@ class FitHistory(Protocol):
     train_loss: list[float]
     val_loss: list[float]
     skipped_steps: int
+    train_loss_by_rank: list[list[float]] | None
 
 
 def run_record(cfg: RunConfig, impl: str, model: nn.Module, test_loss: float, histories: list[FitHistory]) -> RunRecord:
@@ -89,5 +94,15 @@ def run_record(cfg: RunConfig, impl: str, model: nn.Module, test_loss: float, hi
         test_loss=test_loss,
         params_sha256=params_sha256(model),
         skipped_steps=sum(h.skipped_steps for h in histories),
+        world_size=world().world_size,
+        train_loss_by_rank=_by_rank(histories),
         model=model,
     )
+
+
+def _by_rank(histories: list[FitHistory]) -> list[list[float]] | None:
+    """Each rank's losses over all phases, in order; None in one process."""
+    gathered = [h.train_loss_by_rank for h in histories if h.train_loss_by_rank is not None]
+    if not gathered:
+        return None
+    return [[v for g in gathered for v in g[rank]] for rank in range(len(gathered[0]))]
