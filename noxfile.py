@@ -42,7 +42,16 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[test,bench]")
     # one pytest-xdist worker per core, each test file on one worker (so a file's shared runs are not redone)
     py = _python(session)
-    session.run(py, "-m", "pytest", "--benchmark-disable", "-n", "2", "--dist", "loadfile", *session.posargs)
+    session.run(
+        py, "-m", "pytest", "--benchmark-disable", "-n", "2", "--dist", "loadfile", "-m", "not ddp", *session.posargs
+    )  # fmt: skip
+
+
+@nox.session
+def tests_ddp(session: nox.Session) -> None:
+    """The torchrun matrix: both workloads, three precisions, 2 ranks on CPU (gloo), and one process against two."""
+    session.install("-e", ".[test]")
+    session.run(_python(session), "-m", "pytest", "tests/test_ddp.py", "-m", "ddp", *session.posargs)
 
 
 def _bench(session: nox.Session, device: str, select: str, marks: str = "not resolve", save: str = "bench") -> None:
