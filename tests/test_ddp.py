@@ -148,3 +148,62 @@ def test_what_ddp_does_not_cover_yet_is_refused_in_one_line(tmp_path, package):
     ours = [line for line in done.stderr.splitlines() if "--solver lstsq under torchrun" in line]
     assert len(ours) == 2  # one line from each rank
     assert not out.exists()
+
+
+def rank_pid(parent: int, rank: int) -> int:
+    """The pid of torchrun's worker with RANK=rank (torchrun starts its workers as its own children)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) != parent:
+                continue
+            env = (stat.parent / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+        if f"RANK={rank}".encode() in env:
+            return int(stat.parent.name)
+    raise LookupError(f"no worker with RANK={rank} under pid {parent}")
+
+
+@pytest.mark.ddp
+@pytest.mark.parametrize("package", ["raw_torch", "with_lightning"])
+def test_a_killed_rank_ends_the_job_and_leaves_every_checkpoint_loadable(tmp_path, package):
+    """Rank 1 is killed (SIGKILL) in the second epoch: the whole job ends with a non-zero exit within 60 s (no
+    hang), torchrun names the killed rank, and every checkpoint rank 0 wrote loads."""
+    import os
+    import signal
+    import time
+
+    from raw_torch.common.checkpoints import load_checkpoint
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", f"{package}.autoencoder", "--dataset", "synthetic", "--epochs", "1000", "--limit-val-batches", "2",
+           "--no-progress-bar", "--out", str(out)]  # fmt: skip
+    env = child_env(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not list((out / "checkpoints").glob("*.ckpt")):  # the first epoch is done
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "no checkpoint in time"
+            time.sleep(0.1)
+        time.sleep(0.5)  # inside the second epoch
+        os.kill(rank_pid(proc.pid, rank=1), signal.SIGKILL)
+        killed = time.monotonic()
+        _, stderr = proc.communicate(timeout=60)  # TimeoutExpired: a hang
+        took = time.monotonic() - killed
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0 and took < 60
+    assert "Signal 9 (SIGKILL) received by PID" in stderr  # torchrun's report names the killed rank
+    ours = [line for line in stderr.splitlines() if line.startswith(f"{package}.autoencoder: error: rank 0: ")]
+    assert len(ours) == 1 and "another process of the job is gone" in ours[0]  # rank 0: one line, no traceback
+    assert stderr.count("Traceback (most recent call last)") <= 1  # torchrun's own report; none from the ranks
+    files = sorted((out / "checkpoints").glob("*.ckpt"))
+    assert files and not list((out / "checkpoints").glob("*.tmp*"))
+    for path in files:
+        load_checkpoint(path)  # complete and safe to load (written atomically, then renamed)

@@ -190,3 +190,22 @@ def main_guard(prog: str, fn, *args, catch_sigterm: bool = True):
             file=sys.stderr,
         )
         raise SystemExit(128 + signum) from None
+    except RuntimeError as e:
+        lost = lost_peer(e)
+        if lost is None:
+            raise
+        print(f"{prog}: error: rank {world().rank}: {lost}; torchrun's report names the process that failed",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(1) from None
+
+
+PEER_GONE = ("Connection closed by peer", "Connection reset by peer")
+
+
+def lost_peer(error: RuntimeError) -> str | None:
+    """Under torchrun, gloo's error when another process of the job died mid-collective (its socket closed),
+    as a short phrase; None for any other error (it keeps its traceback: a bug is a bug)."""
+    if not world().distributed:
+        return None
+    found = next((phrase for phrase in PEER_GONE if phrase in str(error)), None)
+    return f"another process of the job is gone (gloo: {found})" if found else None
