@@ -170,8 +170,7 @@ def main_guard(prog: str, fn, *args, catch_sigterm: bool = True):
     SIGINT / SIGTERM: exit 130 / 143, after `finally` blocks ran (checkpoints are written atomically,
     so every one on disk is complete). `catch_sigterm=False` leaves SIGTERM to Lightning's own handler.
     """
-    if catch_sigterm:
-        signal.signal(signal.SIGTERM, _raise_interrupted)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted) if catch_sigterm else None
     try:
         return fn(*args)
     except UsageError as e:
@@ -197,6 +196,9 @@ def main_guard(prog: str, fn, *args, catch_sigterm: bool = True):
         print(f"{prog}: error: rank {world().rank}: {lost}; torchrun's report names the process that failed",
               file=sys.stderr)  # fmt: skip
         raise SystemExit(1) from None
+    finally:  # the command is over: a late SIGTERM (torchrun stopping the job) must not raise into the shutdown
+        if catch_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 PEER_GONE = ("Connection closed by peer", "Connection reset by peer")
