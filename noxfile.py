@@ -49,7 +49,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def tests_ddp(session: nox.Session) -> None:
-    """The torchrun matrix: both workloads, three precisions, 2 ranks on CPU (gloo), and one process against two."""
+    """The torchrun matrix (2 ranks, CPU, gloo): both workloads and precisions, one process against two, resume, a
+    killed rank."""
     session.install("-e", ".[test]")
     session.run(_python(session), "-m", "pytest", "tests/test_ddp.py", "-m", "ddp", *session.posargs)
 

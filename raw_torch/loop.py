@@ -38,7 +38,14 @@ from tqdm import tqdm
 from raw_torch.common.checkpoints import checkpoint_name, save_checkpoint
 from raw_torch.common.config import SANITY_VAL_STEPS, Phase, RunConfig, resolve_device
 from raw_torch.common.data import num_batches
-from raw_torch.common.runstate import check_finite, optimizer_steps, rng_state, set_rng_state
+from raw_torch.common.runstate import (
+    check_finite,
+    every_rank,
+    optimizer_steps,
+    rng_of_this_rank,
+    rng_state,
+    set_rng_state,
+)
 from raw_torch.common.world import World, world
 
 ComputeLoss = Callable[[nn.Module, list], torch.Tensor]
@@ -153,7 +160,8 @@ def checkpoint_state(phase: Phase, epoch, history, model, optimizer=None, scaler
     state = {"epoch": epoch, "global_step": history.global_step, "phase": phase.index, "model": model.state_dict()}
     if optimizer is not None:
         state.update(optimizer=optimizer.state_dict(), scaler=scaler.state_dict())
-    return {**state, "rng": rng_state(), "run_config": phase.cfg.as_dict(), **extra}
+    rng = rng_state()
+    return {**state, "rng": rng, **every_rank(rng), "run_config": phase.cfg.as_dict(), **extra}  # 7.: every rank's
 
 
 def save_epoch_checkpoint(phase: Phase, epoch: int, history: History, model, optimizer=None, scaler=None) -> None:
@@ -205,7 +213,7 @@ def start_epoch(
     and the RNG continues from where the checkpoint left it.
     """
     if resume is not None and "rng" in resume:
-        set_rng_state(resume["mid_epoch"]["rng_epoch_start"] if skip else resume["rng"])
+        set_rng_state(resume["mid_epoch"]["rng_epoch_start"] if skip else rng_of_this_rank(resume))
     epoch_rng = rng_state() if cfg.checkpoint_every_n_steps else None
     if isinstance(train_loader.sampler, DistributedSampler):  # Lightning sets the epoch of its own sampler too
         train_loader.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank

@@ -29,6 +29,7 @@ def torchrun(package: str, workload: str, args: list[str], out: Path) -> subproc
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", f"{package}.{workload}", *args, "--no-progress-bar", "--out", str(out)]  # fmt: skip
     env = child_env(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    out.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=out.parent)
 
 
@@ -207,3 +208,48 @@ def test_a_killed_rank_ends_the_job_and_leaves_every_checkpoint_loadable(tmp_pat
     assert files and not list((out / "checkpoints").glob("*.tmp*"))
     for path in files:
         load_checkpoint(path)  # complete and safe to load (written atomically, then renamed)
+
+
+@pytest.mark.ddp
+def test_resume_under_torchrun_is_bitwise_at_an_epoch_boundary(tmp_path):
+    """3 epochs in one go, and 1 epoch then `--resume` for the other 2, each under torchrun with 2 ranks: the
+    resumed run repeats the uninterrupted one to the last bit (every rank's losses, the reduced validation and
+    test losses, the weights), on both sides, and the two sides' resumed runs are equal. Each rank resumes from
+    its own RNG state (`rng_by_rank`, gathered into rank 0's file)."""
+    args = ["--dataset", "synthetic", "--epochs", "3", "--limit-train-batches", "3", "--limit-val-batches", "2"]
+    full = dict(zip(("raw", "lightning"), run_pair(tmp_path / "full", "autoencoder", args), strict=True))
+    resumed = {}
+    for package, impl in (("raw_torch", "raw"), ("with_lightning", "lightning")):
+        ckpt = tmp_path / "full" / impl / "checkpoints" / "epoch=0-step=3.ckpt"
+        assert len(torch.load(ckpt, weights_only=True)["rng_by_rank"]) == 2
+        done = torchrun(package, "autoencoder", [*args, "--resume", str(ckpt)], tmp_path / f"resumed-{impl}")
+        assert done.returncode == 0, done.stderr[-3000:]
+        resumed[impl] = json.loads((tmp_path / f"resumed-{impl}" / "metrics.json").read_text())
+        f, r = full[impl], resumed[impl]
+        assert r["train_loss_by_rank"] == [losses[3:] for losses in f["train_loss_by_rank"]]
+        assert r["val_loss"] == f["val_loss"][1:]
+        assert (r["test_loss"], r["params_sha256"]) == (f["test_loss"], f["params_sha256"])
+    assert {k: v for k, v in resumed["raw"].items() if k != "impl"} == {
+        k: v for k, v in resumed["lightning"].items() if k != "impl"
+    }
+
+
+@pytest.mark.parametrize("package", ["raw_torch", "with_lightning"])
+def test_a_checkpoint_of_two_processes_is_refused_in_one(tmp_path, package):
+    """A checkpoint holds the world size that wrote it; resuming it with another is refused in one line."""
+    impl = "raw" if package == "raw_torch" else "lightning"
+    args = ["--dataset", "synthetic", "--limit-train-batches", "2", "--limit-val-batches", "1"]
+    done = torchrun(package, "autoencoder", [*args, "--epochs", "1"], tmp_path / impl)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ckpt = next((tmp_path / impl / "checkpoints").glob("*.ckpt"))
+    one = subprocess.run(
+        [sys.executable, "-m", f"{package}.autoencoder", *args, "--epochs", "3", "--resume", str(ckpt), "--out",
+         str(tmp_path / "one")],
+        capture_output=True, text=True, timeout=TIMEOUT, env=child_env(PYTHONPATH=str(ROOT)), cwd=tmp_path,
+    )  # fmt: skip
+    assert one.returncode == 2
+    assert one.stderr.strip().splitlines() == [
+        f"{package}.autoencoder: error: {ckpt}: written by a job of 2 process(es), this one has 1; "
+        "resume it under torchrun with 2 processes in all"
+    ]
+    assert not (tmp_path / "one").exists()

@@ -29,7 +29,14 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from raw_torch.common.config import SANITY_VAL_STEPS, Phase, resolve_device
 from raw_torch.common.errors import Interrupted
-from raw_torch.common.runstate import check_finite, optimizer_steps, rng_state, set_rng_state
+from raw_torch.common.runstate import (
+    check_finite,
+    every_rank,
+    optimizer_steps,
+    rng_of_this_rank,
+    rng_state,
+    set_rng_state,
+)
 from raw_torch.common.world import world
 
 # --- 1. seeding and RNG: what a checkpoint must carry ---------------------------------------------
@@ -51,13 +58,14 @@ class RunState(Callback):
         checkpoint["run_config"] = self.phase.cfg.as_dict()  # plain types: loadable with weights_only=True
         checkpoint["phase"] = self.phase.index  # 1 during the minimal example's finetune phase
         checkpoint["rng"] = rng_state()
+        checkpoint.update(every_rank(checkpoint["rng"]))  # 7. torchrun: every rank's RNG, and the world size
         # only a flag, for the --resume checks: Lightning restores its own loop position (the raw side
         # stores a dict there: batches done and the epoch's starting RNG)
         checkpoint["mid_epoch"] = not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         if "rng" in checkpoint:
-            set_rng_state(checkpoint["rng"])
+            set_rng_state(rng_of_this_rank(checkpoint))
 
 
 # --- 2. precision ---------------------------------------------------------------------------------

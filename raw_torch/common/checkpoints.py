@@ -16,6 +16,7 @@ import torch
 from raw_torch.common.config import RunConfig
 from raw_torch.common.errors import UsageError
 from raw_torch.common.files import atomic_write
+from raw_torch.common.world import world
 
 CHECKPOINT_SUFFIX = ".ckpt"
 # The flags that shape a run's trajectory: a resumed run must use the checkpoint's values (--epochs may grow).
@@ -144,6 +145,14 @@ def load_for_resume(cfg: RunConfig, impl: str) -> dict | None:
     ]
     if differ:
         raise CheckpointError(f"{path}: trained with other settings: {'; '.join(differ)}")
+    saved_world, this_world = ckpt.get("world_size", 1), world().world_size
+    if saved_world != this_world:
+        how = "as one process" if saved_world == 1 else f"under torchrun with {saved_world} processes in all"
+        raise CheckpointError(
+            f"{path}: written by a job of {saved_world} process(es), this one has {this_world}; resume it {how}"
+        )
+    if this_world > 1 and ckpt.get("mid_epoch"):
+        raise CheckpointError(f"{path}: a mid-epoch checkpoint; under torchrun, resume from an epoch checkpoint")
     phase = ckpt.get("phase", 0)
     phase_epochs, flag = (cfg.epochs, "--epochs") if phase == 0 else (cfg.finetune_epochs, "--finetune-epochs")
     if not ckpt.get("mid_epoch") and ckpt["epoch"] + 1 >= phase_epochs:

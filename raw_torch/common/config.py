@@ -289,7 +289,5 @@ def check_world(cfg: RunConfig) -> None:
     if cfg.solver == "lstsq":
         raise UsageError("--solver lstsq under torchrun: the closed-form solve takes no gradient step for DDP to "
                          "average; run it as one process")  # fmt: skip
-    if cfg.resume is not None:
-        raise UsageError("--resume under torchrun is not supported yet; resume a one-process run")
     if cfg.data_on_device:
         raise UsageError("--data-on-device under torchrun is not supported yet")

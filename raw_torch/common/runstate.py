@@ -12,6 +12,7 @@ import random
 
 import numpy as np
 import torch
+from torch import distributed as dist
 
 from raw_torch.common.errors import NonFiniteLoss
 
@@ -31,6 +32,23 @@ def rng_state() -> dict:
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+def every_rank(state: dict) -> dict:
+    """What a checkpoint carries of the job: under torchrun, every rank's RNG gathered (`rng_by_rank`, rank 0
+    writes the file) and the world size; in one process, only the latter. A collective under torchrun: every
+    rank calls it at every checkpoint, as every rank runs Lightning's `on_save_checkpoint`."""
+    if not dist.is_initialized():
+        return {"world_size": 1}
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, state)
+    return {"world_size": dist.get_world_size(), "rng_by_rank": gathered}
+
+
+def rng_of_this_rank(ckpt: dict) -> dict:
+    """The RNG state this process resumes from: its own rank's under torchrun, else the one saved."""
+    by_rank = ckpt.get("rng_by_rank")
+    return by_rank[dist.get_rank()] if by_rank and dist.is_initialized() else ckpt["rng"]
 
 
 def set_rng_state(state: dict) -> None:
