@@ -50,9 +50,17 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def tests_ddp(session: nox.Session) -> None:
     """The torchrun matrix (2 ranks, CPU, gloo): both workloads and precisions, one process against two, resume, a
-    killed rank."""
+    killed rank, two hosts (network namespaces)."""
     session.install("-e", ".[test]")
-    session.run(_python(session), "-m", "pytest", "tests/test_ddp.py", "-m", "ddp", *session.posargs)
+    files = ["tests/test_ddp.py", "tests/test_two_hosts.py"]
+    session.run(_python(session), "-m", "pytest", *files, "-m", "ddp", *session.posargs)
+
+
+@nox.session
+def two_hosts(session: nox.Session) -> None:
+    """Two network namespaces as two hosts, one torchrun --nnodes 2 in each: the same result as one host."""
+    session.install("-e", ".[test]")
+    session.run(_python(session), "-m", "pytest", "tests/test_two_hosts.py", "-m", "ddp", *session.posargs)
 
 
 def _bench(session: nox.Session, device: str, select: str, marks: str = "not resolve", save: str = "bench") -> None:
