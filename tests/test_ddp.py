@@ -253,3 +253,27 @@ def test_a_checkpoint_of_two_processes_is_refused_in_one(tmp_path, package):
         "resume it under torchrun with 2 processes in all"
     ]
     assert not (tmp_path / "one").exists()
+
+
+def test_one_torch_thread_per_rank_on_cpu_unless_told(monkeypatch):
+    """Under torchrun (its variables set), a CPU run takes one torch thread, as torchrun sets for several
+    processes per node; OMP_NUM_THREADS, when set, wins; one process keeps torch's own count."""
+    from raw_torch.common.cli import one_thread_per_rank
+
+    cfg = RunConfig.for_workload("autoencoder", device="cpu")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        one_thread_per_rank(cfg)  # one process: untouched
+        assert torch.get_num_threads() == 2
+        for name, value in (("RANK", "1"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "0"), ("LOCAL_WORLD_SIZE", "1")):
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        one_thread_per_rank(cfg)  # told
+        assert torch.get_num_threads() == 2
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        one_thread_per_rank(cfg)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

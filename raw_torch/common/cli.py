@@ -101,6 +101,7 @@ def train_main(
     """The four training commands: flags, run, metrics.json, the summary lines. `guard` wraps the run
     (Lightning: with_lightning.trainer.sigterm_reported)."""
     cfg = config_from_argv(workload, impl, argv)
+    one_thread_per_rank(cfg)
     with guard() if guard else contextlib.nullcontext():
         record = run(cfg)
     end_process_group()
@@ -112,6 +113,15 @@ def train_main(
         print(record.describe_line())
     print(f"wrote {cfg.out}/metrics.json")
     return 0
+
+
+def one_thread_per_rank(cfg: RunConfig) -> None:
+    """Under torchrun on CPU, one torch thread per process unless OMP_NUM_THREADS says otherwise: what torchrun
+    itself sets for several processes per node, here also for one per node (`--nproc-per-node 1`)."""
+    if world().distributed and resolve_device(cfg.device).type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def end_process_group() -> None:
