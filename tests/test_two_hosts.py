@@ -69,13 +69,13 @@ def across(hosts, package: str, workload: str, args: list[str], out: Path) -> No
                "-m", f"{package}.{workload}", *args, "--no-progress-bar", "--out", str(out)]  # fmt: skip
         env = child_env(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME=iface)
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
-    for proc in procs:
-        try:
-            _, err = proc.communicate(timeout=TIMEOUT)
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
+    try:
+        errors = [proc.communicate(timeout=TIMEOUT)[1] for proc in procs]  # both hosts, to the end
+    finally:  # a hang or a failed assertion above: no torchrun is left behind
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    for proc, err in zip(procs, errors, strict=True):
         assert proc.returncode == 0, err[-3000:]
 
 
