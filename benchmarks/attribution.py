@@ -33,6 +33,14 @@ def slope(steps, counts) -> dict:
     return {"per_step": float(b), "per_window": float(a), "nonlinearity": float(np.max(np.abs(resid) / y))}
 
 
+def without_gc(window_layers: list[dict], window_gc: list[int]) -> list[dict]:
+    """Each window's layer counts with the collector's instructions taken out of the interpreter layer."""
+    return [
+        {k: v - (g if k == INTERPRETER else 0) for k, v in layers.items()}
+        for layers, g in zip(window_layers, window_gc, strict=True)
+    ]
+
+
 def per_step_layers(windows: list[dict]) -> dict:
     """windows: [{"steps": n, "layers": {layer: count}, "gc": n, "collections": [gen0, gen1, gen2]}] of one
     case in one process -> per-step per layer, the garbage collector's amortized share, the total's fit (of
@@ -43,11 +51,8 @@ def per_step_layers(windows: list[dict]) -> dict:
     total = slope(steps, [n - g for n, g in zip(counted, gc, strict=True)])
     gc_per_step = sum(gc) / sum(steps)
     total["per_step"] += gc_per_step
-    layers = {}
-    for layer in LAYERS:
-        minus = gc if layer == INTERPRETER else [0] * len(windows)
-        counts = [w["layers"].get(layer, 0) - g for w, g in zip(windows, minus, strict=True)]
-        layers[layer] = slope(steps, counts)["per_step"]
+    rest = without_gc([{k: w["layers"].get(k, 0) for k in LAYERS} for w in windows], gc)
+    layers = {layer: slope(steps, [r[layer] for r in rest])["per_step"] for layer in LAYERS}
     return {
         "total": total,
         "layers": layers,

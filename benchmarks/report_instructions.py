@@ -84,11 +84,10 @@ def bend(item: dict) -> str:
         return "—"
     run = item["per_process"][0]
     steps = [b - a for a, b in item["windows"]]
-    gc = run.get("gc", {}).get("window_gc", [0] * len(steps))
+    rest = A.without_gc(run["window_layers"], run.get("gc", {}).get("window_gc", [0] * len(steps)))
     worst, size = "", 0.0
-    for layer in run["window_layers"][0]:
-        minus = gc if layer == A.INTERPRETER else [0] * len(gc)
-        counts = [w[layer] - g for w, g in zip(run["window_layers"], minus, strict=True)]
+    for layer in rest[0]:
+        counts = [r[layer] for r in rest]
         fit = A.slope(steps, counts)
         resid = max(abs(c - (fit["per_window"] + fit["per_step"] * n)) for c, n in zip(counts, steps, strict=True))
         if resid > size:
@@ -103,11 +102,8 @@ def linearity_without(item: dict, layer: str) -> float:
     """The fit's linearity with the collector and one layer left out (first process): how linear the rest is."""
     run = item["per_process"][0]
     steps = [b - a for a, b in item["windows"]]
-    rest = [
-        sum(v for k, v in w.items() if k != layer) - g
-        for w, g in zip(run["window_layers"], run["gc"]["window_gc"], strict=True)
-    ]
-    return A.slope(steps, rest)["nonlinearity"]
+    rest = A.without_gc(run["window_layers"], run["gc"]["window_gc"])
+    return A.slope(steps, [sum(v for k, v in r.items() if k != layer) for r in rest])["nonlinearity"]
 
 
 def gc_table(info: dict) -> list[str]:

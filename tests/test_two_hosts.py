@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_ddp import ROOT, TIMEOUT, TINY, child_env, run_pair
+from conftest import child_env
+from test_ddp import ROOT, TIMEOUT, TINY, run_pair
 
 pytestmark = pytest.mark.ddp
 
