@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import plots as P
+from benchmarks.fmt import fit_pm, pm, step_us
 from benchmarks.report_gpu import gpu_scaling_section
 from benchmarks.report_instructions import instructions_section
 from benchmarks.runs import load_run, newest_of_kind, newest_runs
@@ -23,22 +24,6 @@ from raw_torch.common.cli import Parser, main_guard
 from raw_torch.common.config import WORKLOADS, check_creatable
 from raw_torch.common.errors import UsageError
 from raw_torch.common.files import atomic_write
-
-
-def pm(value: float, half: float | None = float("nan"), scale: float = 1e6) -> str:
-    """`value ± half`, scaled (1e6: µs, 1e3: ms), one decimal; the half-width only when it is known."""
-    text = f"{value * scale:,.1f}"
-    return text if half is None or math.isnan(half) else f"{text} ± {half * scale:,.1f}"
-
-
-def step_us(m: dict) -> str:
-    """A mean_ci dict in µs: mean ± half-width."""
-    return pm(m["mean"], m.get("ci"))
-
-
-def fit_pm(fit: dict, key: str, scale: float = 1e6) -> str:
-    """An ols coefficient (`a` or `b`) ± the half-width of its interval."""
-    return pm(fit[key], fit.get(f"{key}_ci"), scale)
 
 
 def _commit(data: dict) -> str:

@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks import plots as P
+from benchmarks.fmt import pm
 
 
 def gpu_scaling_section(rows: list[dict], plot: Path, rel: Path) -> list[str]:
     if not rows:
         return []
-    from benchmarks.report import pm  # the report's one number formatter (report imports this module)
-
     P.plot_gpu_scaling(rows, plot)
     out = [
         "### Scaling on the GPU: overhead against the raw step, data on the device",

@@ -1,0 +1,21 @@
+"""How the report writes its numbers: one formatter for every section (report.py and the modules of its parts)."""
+
+from __future__ import annotations
+
+import math
+
+
+def pm(value: float, half: float | None = float("nan"), scale: float = 1e6) -> str:
+    """`value ± half`, scaled (1e6: µs, 1e3: ms), one decimal; the half-width only when it is known."""
+    text = f"{value * scale:,.1f}"
+    return text if half is None or math.isnan(half) else f"{text} ± {half * scale:,.1f}"
+
+
+def step_us(m: dict) -> str:
+    """A mean_ci dict in µs: mean ± half-width."""
+    return pm(m["mean"], m.get("ci"))
+
+
+def fit_pm(fit: dict, key: str, scale: float = 1e6) -> str:
+    """An ols coefficient (`a` or `b`) ± the half-width of its interval."""
+    return pm(fit[key], fit.get(f"{key}_ci"), scale)
