@@ -5,7 +5,6 @@ section. Kept apart from instructions.py, which is also what runs inside valgrin
 from __future__ import annotations
 
 import datetime
-import json
 import re
 import subprocess
 import sys
@@ -16,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import attribution as A
+from benchmarks import runs as R
 from benchmarks.callgrind import LAYERS, parse
 from benchmarks.components import COMPONENTS, RULES
 from benchmarks.counting import QUIET_LOGGING, SHORT_WINDOWS, WINDOWS
-from raw_torch.common.files import atomic_write
 
 TIMED_RUNS = 7  # native runs per timed case, for the instructions-per-µs rate
 
@@ -134,28 +133,6 @@ def machine_info() -> dict:
     }
 
 
-def commit_info() -> dict:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
-
-    return {"id": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
-
-
-def save(results: Path, payload: dict) -> Path:
-    """results/<machine>/<id>/NNNN_instructions.json with the next free number; never overwrites."""
-    from benchmarks.instructions import machine_id
-    from benchmarks.machine import machine_name
-
-    folder = results / machine_name("cpu") / machine_id()
-    numbers = [int(p.name[:4]) for p in folder.glob("[0-9][0-9][0-9][0-9]_*.json")] if folder.exists() else []
-    target = folder / f"{max(numbers, default=0) + 1:04d}_instructions.json"
-    if target.exists():
-        raise FileExistsError(f"{target}: already there; a saved run is never overwritten")
-    with atomic_write(target) as tmp:
-        tmp.write_text(json.dumps(payload, indent=1) + "\n")
-    return target
-
-
 def measure_and_save(items: list[dict], results: Path, keep: Path | None, smoke: bool) -> int:
     from benchmarks.instructions import no_aslr, run_valgrind
 
@@ -177,7 +154,7 @@ def measure_and_save(items: list[dict], results: Path, keep: Path | None, smoke:
     summary = summarize(items, layers_per_item(items, manifests, dumps), opcodes)
     payload = {
         "machine_info": machine_info(),
-        "commit_info": commit_info(),
+        "commit_info": R.commit_info(),
         "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "version": "paired-instructions-2",
         "benchmarks": [
@@ -202,7 +179,7 @@ def measure_and_save(items: list[dict], results: Path, keep: Path | None, smoke:
             }
         ],
     }
-    target = save(results, payload)
+    target = R.save(results, payload, "instructions")
     if keep is None:
         import shutil
 

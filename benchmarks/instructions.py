@@ -196,13 +196,6 @@ def main(argv: list[str] | None = None) -> int:
     return measure_and_save(plan(args.smoke), results, args.keep, smoke=args.smoke)
 
 
-def machine_id() -> str:
-    """pytest-benchmark's id of this interpreter (the folder the other saved runs of this machine are in)."""
-    impl = platform.python_implementation()
-    major, minor = platform.python_version_tuple()[:2]
-    return f"{platform.system()}-{impl}-{major}.{minor}-{64 if sys.maxsize > 2**32 else 32}bit"
-
-
 def run_valgrind(items: list[dict], work: Path) -> tuple[list[list], list[list[Path]], float]:
     """Run the valgrind processes side by side; (manifests, dump files per process, wall seconds)."""
     import compileall

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import sys
 
 import torch
 
@@ -26,6 +27,13 @@ def machine_name(device: str = "cpu") -> str:
     else:
         name = f"cpu-{cpu_model()}-{os.cpu_count()}core"
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def machine_id() -> str:
+    """pytest-benchmark's id of this interpreter (the folder the saved runs of this machine are in)."""
+    impl = platform.python_implementation()
+    major, minor = platform.python_version_tuple()[:2]
+    return f"{platform.system()}-{impl}-{major}.{minor}-{64 if sys.maxsize > 2**32 else 32}bit"
 
 
 def versions() -> dict:

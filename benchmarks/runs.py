@@ -1,9 +1,11 @@
-"""Finding saved runs: results/<machine>/<pytest-benchmark id>/NNNN_<name>.json, the newest of each kind;
-a file that is not complete JSON is named and passed over, and never hides the run before it."""
+"""Saved runs: results/<machine>/<pytest-benchmark id>/NNNN_<name>.json. Finding the newest of each kind (a file
+that is not complete JSON is named and passed over, and never hides the run before it), and saving the runs that
+pytest-benchmark does not save itself (`nox -s instructions`, `nox -s bench_ddp`) under the next free number."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,3 +56,25 @@ def newest_of_kind(folder: Path, kind: str) -> Path | None:
         if f'"kind": "{kind}"' in text:
             found = path
     return found
+
+
+def commit_info() -> dict:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
+
+    return {"id": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def save(results: Path, payload: dict, kind: str) -> Path:
+    """results/<machine>/<id>/NNNN_<kind>.json with the next free number (CPU machine folder); never overwrites."""
+    from benchmarks.machine import machine_id, machine_name
+    from raw_torch.common.files import atomic_write
+
+    folder = results / machine_name("cpu") / machine_id()
+    numbers = [int(p.name[:4]) for p in folder.glob("[0-9][0-9][0-9][0-9]_*.json")] if folder.exists() else []
+    target = folder / f"{max(numbers, default=0) + 1:04d}_{kind}.json"
+    if target.exists():
+        raise FileExistsError(f"{target}: already there; a saved run is never overwritten")
+    with atomic_write(target) as tmp:
+        tmp.write_text(json.dumps(payload, indent=1) + "\n")
+    return target
