@@ -19,3 +19,9 @@ def step_us(m: dict) -> str:
 def fit_pm(fit: dict, key: str, scale: float = 1e6) -> str:
     """An ols coefficient (`a` or `b`) ± the half-width of its interval."""
     return pm(fit[key], fit.get(f"{key}_ci"), scale)
+
+
+def commit_words(data: dict) -> str:
+    """A saved run's commit, as the report names it: `commit 0123456789` (dirty if it was)."""
+    ci = data.get("commit_info", {})
+    return f"commit {ci.get('id', '?')[:10]}{' (dirty)' if ci.get('dirty') else ''}"

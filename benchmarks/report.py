@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import plots as P
-from benchmarks.fmt import fit_pm, pm, step_us
+from benchmarks.fmt import commit_words, fit_pm, pm, step_us
 from benchmarks.report_gpu import gpu_scaling_section
 from benchmarks.report_instructions import instructions_section
 from benchmarks.runs import load_run, newest_of_kind, newest_runs
@@ -24,11 +24,6 @@ from raw_torch.common.cli import Parser, main_guard
 from raw_torch.common.config import WORKLOADS, check_creatable
 from raw_torch.common.errors import UsageError
 from raw_torch.common.files import atomic_write
-
-
-def _commit(data: dict) -> str:
-    ci = data.get("commit_info", {})
-    return f"commit {ci.get('id', '?')[:10]}{' (dirty)' if ci.get('dirty') else ''}"
 
 
 def _case_words(cfg: dict) -> str:
@@ -58,7 +53,7 @@ def header_section(path: Path, data: dict) -> list[str]:
         f"## {path.parent.parent.name}",
         "",
         f"Source: `{path.as_posix()}` (pytest-benchmark {data.get('version', '?')}, {data.get('datetime', '?')}, "
-        f"{_commit(data)}).",
+        f"{commit_words(data)}).",
         "",
         f"Machine: {p.get('cpu_model', mi.get('cpu', {}).get('brand_raw', '?'))}, {p.get('cpu_count', '?')} cores, "
         f"torch threads {p.get('torch_threads', '?')}; GPU: {p.get('gpu') or 'none'}. "
@@ -153,7 +148,7 @@ def resolve_rows(path: Path, by_kind: dict) -> tuple[list[dict], Path, str]:
     if not data:
         return [], path, ""
     rows = [b["extra_info"] for b in data["benchmarks"] if b.get("extra_info", {}).get("kind") == "resolve"]
-    return rows, source, f" ({data.get('datetime', '?')}, {_commit(data)})"
+    return rows, source, f" ({data.get('datetime', '?')}, {commit_words(data)})"
 
 
 def resolve_section(path: Path, by_kind: dict, plot: Path, rel: Path) -> list[str]:
@@ -236,7 +231,7 @@ def instructions_part(path: Path, plot: Path, rel: Path) -> list[str]:
         "cpu_capability": mi.get("torch_cpu_capability"),
         "torch_config": mi.get("torch_config", []),
     }
-    when = f" ({data.get('datetime', '?')}, {_commit(data)})"
+    when = f" ({data.get('datetime', '?')}, {commit_words(data)})"
     return instructions_section(info, source, when, plot, rel)
 
 
