@@ -50,9 +50,9 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def tests_ddp(session: nox.Session) -> None:
     """The torchrun matrix (2 ranks, CPU, gloo): both workloads and precisions, one process against two, resume, a
-    killed rank, two hosts (network namespaces)."""
-    session.install("-e", ".[test]")
-    files = ["tests/test_ddp.py", "tests/test_two_hosts.py"]
+    killed rank, two hosts (network namespaces), and `nox -s bench_ddp` once in smoke mode."""
+    session.install("-e", ".[test,bench]")
+    files = ["tests/test_ddp.py", "tests/test_two_hosts.py", "tests/test_bench_ddp.py"]
     session.run(_python(session), "-m", "pytest", *files, "-m", "ddp", *session.posargs)
 
 
@@ -98,6 +98,13 @@ def instructions(session: nox.Session) -> None:
     """Instructions per step under valgrind, raw vs Lightning, by part (~15 min); saves NNNN_instructions.json."""
     session.install("-e", ".[bench]")
     session.run(_python(session), "-m", "benchmarks.instructions", *session.posargs)
+
+
+@nox.session
+def bench_ddp(session: nox.Session) -> None:
+    """Raw DDP vs Lightning's, per step, world size 1 and 2 under torchrun (CPU, gloo, ~10 min); saves NNNN_ddp.json."""
+    session.install("-e", ".[bench]")
+    session.run(_python(session), "-m", "benchmarks.ddp", *session.posargs)
 
 
 @nox.session

@@ -314,3 +314,37 @@ def plot_instructions(info: dict, path: Path) -> None:
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
+
+
+def plot_ddp(cases: list[dict], path: Path) -> None:
+    """Per case, µs per step (rank 0) of the floor, raw and Lightning at world size 1 and 2 (left), and what DDP
+    adds to each, world size 2 minus 1 (right); 95% intervals."""
+    impls = ("floor", "raw", "lightning")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    width = 0.13
+    labels = [f"{c['workload']} {c['precision']}" for c in cases]
+    for k, impl in enumerate(impls):
+        for j, w in enumerate(("1", "2")):
+            vals = [c["worlds"][w]["step"][impl]["mean"] * 1e6 for c in cases]
+            errs = [nan0(c["worlds"][w]["step"][impl]["ci"]) * 1e6 for c in cases]
+            xs = [i + (2 * k + j - 2.5) * width for i in range(len(cases))]
+            ax1.bar(xs, vals, width, yerr=errs, capsize=2, color=IMPL_COLORS[impl], alpha=0.55 if w == "1" else 1.0,
+                    label=f"{impl}, {w} rank{'s' if w == '2' else ''}")  # fmt: skip
+    ax1.set_xticks(range(len(cases)), labels)
+    ax1.set_ylabel("time per training step (µs), rank 0")
+    ax1.set_title("Per-step time at world size 1 (pale) and 2, 95% CI")
+    ax1.legend(fontsize=7, ncol=3)
+    width = 0.27
+    for k, impl in enumerate(impls):
+        vals = [c["ddp"][impl]["mean"] * 1e6 for c in cases]
+        errs = [nan0(c["ddp"][impl]["ci"]) * 1e6 for c in cases]
+        ax2.bar([i + (k - 1) * width for i in range(len(cases))], vals, width, yerr=errs, capsize=3,
+                color=IMPL_COLORS[impl], label=impl)  # fmt: skip
+    ax2.axhline(0, color="black", lw=0.8)
+    ax2.set_xticks(range(len(cases)), labels)
+    ax2.set_ylabel("world size 2 − world size 1, per step (µs)")
+    ax2.set_title("What DDP adds to a step (all-reduce, hooks, waiting), 95% CI")
+    ax2.legend()
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)

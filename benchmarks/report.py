@@ -16,6 +16,7 @@ from pathlib import Path
 
 from benchmarks import plots as P
 from benchmarks.fmt import commit_words, fit_pm, pm, step_us
+from benchmarks.report_ddp import ddp_part
 from benchmarks.report_gpu import gpu_scaling_section
 from benchmarks.report_instructions import instructions_section
 from benchmarks.runs import load_run, newest_of_kind, newest_runs
@@ -351,6 +352,7 @@ def machine_section(path: Path, data: dict, plots: Path, rel: Path) -> list[str]
         *step_cost_section(extra.get("step_cost", []), plots / f"{tag}-step_time.png", rel),
         *resolve_section(path, by_kind, plots / f"{tag}-resolve.png", rel),
         *instructions_part(path, plots / f"{tag}-instructions.png", rel),
+        *ddp_part(path, plots / f"{tag}-ddp.png", rel),
         *features_section(extra.get("feature", []), plots / f"{tag}-features.png", rel),
         *scaling_section(extra.get("scaling", []), plots / f"{tag}-scaling.png", rel),
         *gpu_scaling_section(extra.get("scaling_gpu", []), plots / f"{tag}-scaling_gpu.png", rel),

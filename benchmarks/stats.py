@@ -50,6 +50,19 @@ def mean_ci(values) -> dict:
     }
 
 
+def welch(a, b) -> dict:
+    """mean(a) - mean(b) of two independent samples, and the half-width of its 95% interval (Welch's t)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    diff = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return {"mean": diff, "ci": float("nan"), "n": [len(a), len(b)]}
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    if va + vb == 0:
+        return {"mean": diff, "ci": 0.0, "n": [len(a), len(b)]}
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return {"mean": diff, "ci": float(stats.t.ppf(0.975, dof) * np.sqrt(va + vb)), "n": [len(a), len(b)]}
+
+
 def _pairs(samples, minuend: str, subtrahend: str, key: str) -> tuple[list[int], list[float]]:
     t = {(s["round"], s["steps"], s["impl"]): s[key] for s in samples}
     keys = sorted({(r, n) for r, n, impl in t if impl == minuend and (r, n, subtrahend) in t})

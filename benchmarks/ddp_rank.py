@@ -1,0 +1,197 @@
+"""Inside each process of `nox -s bench_ddp`: the paired protocol, under torchrun (launched by benchmarks/ddp.py).
+
+`python -m torch.distributed.run --standalone --nproc-per-node W -m benchmarks.ddp_rank PLAN OUT` starts W processes;
+each runs the same sequence of whole runs (raw, Lightning, the floor; the same order on every rank, since their
+collectives must meet) and writes OUT/rank<R>.json with every sample it took.
+
+The step clock. Under torchrun both sides replace the training loader's sampler with a DistributedSampler (the
+raw loop in loop.distributed_loader, Lightning at fit), so a clock in the batch sampler (harness.StepClock) would
+be dropped. What both keep is the dataset: FetchClock wraps it and notes the time of each batched fetch
+(`__getitems__`, which the DataLoader calls once per batch). One perf_counter() and one append per step, on both
+sides. With W = 1 the same clock is used, so the two world sizes are read the same way.
+
+PAIRED_DDP_TRACE=1 prints, on every rank, each run as it starts (where a rank waits, if one ever hangs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from benchmarks import harness
+from benchmarks.cases import base_config
+from raw_torch import loop
+from raw_torch.common.config import RunConfig, resolve_device
+from raw_torch.common.data import make_loaders
+from raw_torch.common.world import world
+
+
+class FetchClock(Dataset):
+    """The training dataset, unchanged, with the time of every batched fetch noted."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.stamps: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        return self.dataset[index]
+
+    def __getitems__(self, indices: list[int]) -> list:
+        self.stamps.append(time.perf_counter())
+        return [self.dataset[i] for i in indices]  # what the DataLoader does without __getitems__
+
+    def step_seconds(self, epochs: int, steps_per_epoch: int) -> tuple[float, int]:
+        """(total, count) of the intervals between the first `steps_per_epoch` fetches of each epoch. Every epoch of
+        a run fetches as many batches (the limit, on both sides: Lightning 2.6.6 fetches none beyond it; a loader
+        that fetched ahead would still fetch as many per epoch), which is how the flat list splits into epochs."""
+        per_epoch, extra = divmod(len(self.stamps), epochs)
+        if extra or per_epoch < steps_per_epoch:
+            raise RuntimeError(f"{len(self.stamps)} fetches do not split into {epochs} epochs of {steps_per_epoch}")
+        stamps = np.asarray(self.stamps).reshape(epochs, per_epoch)[:, :steps_per_epoch]
+        intervals = np.diff(stamps, axis=1)
+        return float(intervals.sum()), intervals.size
+
+
+def clocked_loaders(cfg: RunConfig) -> tuple[tuple, FetchClock]:
+    """The shared loaders, the training one over a FetchClock: the same data, batches and order."""
+    train, val, test = make_loaders(cfg)
+    clock = FetchClock(train.dataset)
+    train = DataLoader(
+        clock,
+        batch_size=train.batch_size,
+        shuffle=isinstance(train.sampler, RandomSampler),
+        num_workers=train.num_workers,
+        collate_fn=train.collate_fn,
+    )
+    return (train, val, test), clock
+
+
+def time_run(impl: str, cfg: RunConfig) -> tuple[float, float]:
+    """One whole run of one side: (wall seconds, seconds per step), the wall time on this rank."""
+    harness.side_environment(impl)
+    module = harness.run_module(impl, cfg.workload)
+    loaders, clock = clocked_loaders(cfg)
+    with tempfile.TemporaryDirectory() as out, harness.quiet_heap():
+        t0 = time.perf_counter()
+        module.run(cfg.replace(out=out), loaders=loaders)
+        wall = time.perf_counter() - t0
+    total, count = clock.step_seconds(cfg.epochs, cfg.limit_train_batches)
+    return wall, total / count
+
+
+def time_floor(cfg: RunConfig) -> tuple[float, float]:
+    """The floor under torchrun: this rank's first batches, already in memory, through `loop.training_step`
+    with the model in DistributedDataParallel (with W = 1, the plain model): the step and DDP's gradient
+    all-reduce, no loop (the process group: `one_process_group`)."""
+    harness.side_environment("floor")
+    loop.seed_everything(cfg.seed)
+    from raw_torch.evaluate import build_model
+
+    train, _, _ = make_loaders(cfg)
+    train = loop.distributed_loader(train, cfg, train=True)
+    batches = [b for _, b in zip(range(cfg.limit_train_batches), train, strict=False)]
+    model, compute_loss = build_model(cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    device = resolve_device(cfg.device)
+    model.to(device)
+    batches = [loop.move_to_device(b, device) for b in batches]
+    scaler, autocast = loop.make_scaler(device, cfg.precision), loop.make_autocast(device, cfg.precision)
+    step_loss = loop.distributed_loss(model, compute_loss)
+    with harness.quiet_heap():
+        loop.barrier()  # after each rank's own collection: the ranks start the clock together
+        t0 = time.perf_counter()
+        for _ in range(cfg.epochs):
+            for batch in batches:
+                loop.training_step(model, batch, step_loss, optimizer, scaler, autocast)
+        wall = time.perf_counter() - t0
+    del step_loss
+    return wall, wall / (cfg.epochs * len(batches))
+
+
+def measure(impl: str, cfg: RunConfig) -> tuple[float, float]:
+    if os.environ.get("PAIRED_DDP_TRACE"):
+        print(f"rank {world().rank}: {impl} {cfg.workload} {cfg.precision} limit {cfg.limit_train_batches}", flush=True)
+    return time_floor(cfg) if impl == "floor" else time_run(impl, cfg)
+
+
+def run_case(case: dict, rounds: list[int], seed: int) -> list[dict]:
+    """The paired protocol of harness.protocol for one case, on every rank in the same order: per round, each
+    run length (shuffled) once per side, raw and Lightning back to back (alternating which goes first), then
+    the floor."""
+    cfg = base_config(case["workload"], "cpu", case["precision"], epochs=case["epochs"])
+    limits = case["limits"]
+    rng = random.Random(seed)
+    for impl in ("raw", "lightning", "floor"):  # warm-up, not recorded
+        measure(impl, cfg.replace(limit_train_batches=min(limits)))
+    samples = []
+    for r in rounds:
+        order = list(limits)
+        rng.shuffle(order)
+        for i, limit in enumerate(order):
+            seq = ["raw", "lightning"] if (r + i) % 2 == 0 else ["lightning", "raw"]
+            for impl in [*seq, "floor"]:
+                wall, step = measure(impl, cfg.replace(limit_train_batches=limit))
+                samples.append(
+                    {"round": r, "limit": limit, "steps": limit * cfg.epochs, "impl": impl,
+                     "seconds": wall, "step_seconds": step}
+                )  # fmt: skip
+    return samples
+
+
+@contextlib.contextmanager
+def one_process_group(cfg: RunConfig):
+    """The process group, joined once for every run of this process, and left at the end.
+
+    Each side joins the job's group only if it is not there yet (loop.start_processes; Lightning's
+    `_init_dist_connection`), so both find this one and neither pays for joining inside its runs. The raw side
+    also leaves the group at the end of its run (loop.stop_processes): that is turned into nothing while the
+    runs go on, because a group started again in the same process after the raw side's left was seen to hang
+    in gloo's connect (Lightning's init after a raw run, the old group's transport thread still there). Neither
+    the joining nor the leaving is inside a step; the wall time of a run (its fixed cost) holds neither, on
+    either side."""
+    if not world().distributed:
+        yield
+        return
+    loop.start_processes(cfg)
+    leave = dist.destroy_process_group
+    dist.destroy_process_group = lambda group=None: None
+    try:
+        yield
+    finally:
+        dist.destroy_process_group = leave
+        loop.stop_processes()
+
+
+def main(argv: list[str]) -> int:
+    plan_file, out = Path(argv[0]), Path(argv[1])
+    plan = json.loads(plan_file.read_text())
+    torch.set_num_threads(plan["threads"])
+    w = world()
+    t0 = time.time()
+    cases = []
+    with one_process_group(base_config("minimal", "cpu", "32-true")):
+        for k, case in enumerate(plan["cases"]):
+            samples = run_case(case, plan["rounds"], seed=plan["seed"] + k)
+            cases.append({**case, "samples": samples})
+    record = {"rank": w.rank, "world_size": w.world_size, "threads": torch.get_num_threads(), "pid": os.getpid(),
+              "wall_s": time.time() - t0, "cases": cases}  # fmt: skip
+    (out / f"rank{w.rank}.json").write_text(json.dumps(record))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

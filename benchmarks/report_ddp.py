@@ -1,0 +1,88 @@
+"""The report's DDP section (`nox -s bench_ddp`): raw DistributedDataParallel against Lightning's strategy="ddp",
+per step, at world size 1 and 2, and what DDP adds to each side's step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks import plots as P
+from benchmarks.fmt import commit_words, pm, step_us
+from benchmarks.runs import load_run, newest_of_kind
+
+SIDES = (("floor", "floor"), ("raw", "raw"), ("lightning", "Lightning"))
+
+
+def ddp_part(path: Path, plot: Path, rel: Path) -> list[str]:
+    """The newest `nox -s bench_ddp` run beside this one (a smoke run is never saved there)."""
+    source = newest_of_kind(path.parent, "ddp")
+    data = load_run(source) if source else None
+    if not data:
+        return []
+    info = data["benchmarks"][0]["extra_info"]
+    when = f" ({data.get('datetime', '?')}, {commit_words(data)})"
+    return ddp_section(info, data["machine_info"].get("paired", {}), source, when, plot, rel)
+
+
+def ddp_section(info: dict, versions: dict, source: Path, when: str, plot: Path, rel: Path) -> list[str]:
+    cases = info["cases"]
+    P.plot_ddp(cases, plot)
+    cores = versions.get("cpu_count", "?")
+    lengths = "; ".join(
+        f"{c['workload']} {c['precision']}: {c['epochs']} epochs of {' and '.join(map(str, c['limits']))} steps "
+        f"per rank, batch {c['batch_size']}"
+        for c in cases
+    )
+    out = [
+        '### Under DDP: raw DistributedDataParallel against Lightning\'s strategy="ddp"',
+        "",
+        f"Source: `{source.as_posix()}`{when}, made by `nox -s bench_ddp` (`benchmarks/ddp.py`). Each world size "
+        "runs under `torchrun --standalone --nproc-per-node W`, gloo, "
+        f"{info['threads']} torch thread per rank. **World size 2 here is 2 ranks plus torchrun's agent on "
+        f"{cores} cores**, not two machines. Inside every rank, the paired protocol: {info['rounds']} rounds, every "
+        "run length once per side, raw and Lightning back to back (the order alternating), then the floor (the "
+        "bare step through DistributedDataParallel on batches in memory; at world size 1 the plain step). The "
+        f"rounds ran in {info['blocks']} launches per world size, alternating 1, 2, 2, 1 against drift. The step "
+        "clock notes each batched fetch of the training dataset (both sides replace the sampler under DDP, "
+        f"neither the dataset). Lengths: {lengths}. All Trainer features at their defaults but the progress bar. "
+        "Times are rank 0's; 95% intervals (Student t; world size 2 minus 1: Welch).",
+        "",
+        "| case | world size | floor µs/step | raw µs/step | Lightning µs/step | Lightning − raw µs/step (paired) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in cases:
+        for w in ("1", "2"):
+            st, o = c["worlds"][w]["step"], c["worlds"][w]["overhead"]
+            out.append(
+                f"| {c['workload']} {c['precision']} | {w} | {step_us(st['floor'])} | {step_us(st['raw'])} | "
+                f"{step_us(st['lightning'])} | {step_us(o['step'])} ({o['pct']:+.0f}%) |"
+            )
+    out += [
+        "",
+        "What DDP adds to a step (world size 2 minus 1), and its share of the world-size-2 step:",
+        "",
+        "| case | floor | raw | Lightning | Lightning's overhead, 2 minus 1 |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for c in cases:
+        cells = [
+            f"{pm(c['ddp'][k]['mean'], c['ddp'][k]['ci'])} µs ({100 * c['ddp'][k]['share']:.0f}%)" for k, _ in SIDES
+        ]
+        oc = c["overhead_change"]
+        out.append(f"| {c['workload']} {c['precision']} | {' | '.join(cells)} | {pm(oc['mean'], oc['ci'])} µs |")
+    out += ["", *rank_line(cases)]
+    return out + [f"![DDP]({(rel / plot.name).as_posix()})", ""]
+
+
+def rank_line(cases: list[dict]) -> list[str]:
+    """Rank 1's step times beside rank 0's at world size 2: the ranks wait for each other every step, so the two
+    should agree."""
+    parts = []
+    for c in cases:
+        other = c["worlds"]["2"].get("other_ranks", [])
+        if not other:
+            continue
+        r0, r1 = c["worlds"]["2"]["step"], other[0]["step"]
+        rank1 = ", ".join(f"{name} {step_us(r1[k])}" for k, name in SIDES)
+        rank0 = ", ".join(pm(r0[k]["mean"]) for k, _ in SIDES)
+        parts.append(f"{c['workload']}: {rank1} µs (rank 0: {rank0})")
+    return [f"Rank 1's step times at world size 2: {'; '.join(parts)}.", ""] if parts else []
