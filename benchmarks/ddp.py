@@ -6,8 +6,11 @@ Every case runs at world size 1 and 2, each world size in processes started the 
 `python -m torch.distributed.run --standalone --nproc-per-node W -m benchmarks.ddp_rank ...`, gloo, one torch
 thread per rank. Inside each rank, the paired protocol of the single-process benchmark (harness.protocol): per
 round, every run length once per side, raw and Lightning back to back, the order alternating, then the floor
-(the bare step through DistributedDataParallel on batches in memory). Every rank runs the same sequence, since
-their collectives must meet. The step clock notes each batched fetch of the training dataset (ddp_rank.FetchClock).
+(the bare step through DistributedDataParallel on batches in memory), then, at world size 2, two collectives
+alone, as often as the floor steps: the all-reduce (a float32 tensor as large as the model's gradients) and the
+broadcast Lightning adds to every step under DDP (rank 0's SIGTERM flag, `_broadcast_sigterm_tensor`). Every
+rank runs the same sequence, since their collectives must meet. The step clock notes each batched fetch of the
+training dataset (ddp_rank.FetchClock).
 
 World size 1 runs the single-process code paths (no process group, no DDP wrapper); world size 2 adds what DDP
 costs a step: the gradient all-reduce, DDP's hooks, and waiting for the slower rank. The difference, world size
@@ -32,13 +35,14 @@ from pathlib import Path
 
 from benchmarks import runs as R
 from benchmarks.cases import THREADS, base_config
-from benchmarks.stats import analyse, welch
+from benchmarks.stats import analyse, mean_ci, welch
 from raw_torch.common.cli import Parser, main_guard
 from raw_torch.common.config import check_creatable
 from raw_torch.common.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPLS = ("raw", "lightning", "floor")
+ALONE = ("allreduce", "sigterm_broadcast")  # ddp_rank.ALONE: collectives timed on their own at world size 2
 WORLD_SIZES = (1, 2)
 # Per rank, a run length must fit in the rank's share of an epoch: the autoencoder (synthetic) has 86 batches of
 # 32 per rank at world size 2, the minimal example 50 batches of 4.
@@ -114,9 +118,11 @@ def summarize(cases: list[dict], samples: dict) -> list[dict]:
         for k in IMPLS:
             ddp[k]["share"] = ddp[k]["mean"] / worlds["2"]["step"][k]["mean"]
         paired = {w: _paired(worlds[w]["samples"]) for w in worlds}
+        alone = {k: mean_ci([s["step_seconds"] for s in worlds["2"]["samples"] if s["impl"] == k]) for k in ALONE}
+        alone["allreduce"]["share_of_floor"] = alone["allreduce"]["mean"] / ddp["floor"]["mean"]
         out.append(
             {**case, "batch_size": cfg.batch_size, "config": cfg.as_dict(), "worlds": worlds, "ddp": ddp,
-             "overhead_change": welch(paired["2"], paired["1"])}
+             "overhead_change": welch(paired["2"], paired["1"]), **alone}
         )  # fmt: skip
     return out
 
@@ -147,6 +153,14 @@ def print_table(rows: list[dict]) -> None:
             for k, d in row["ddp"].items()
         )
         print(f"    DDP's share (2 - 1): {cells}")
+        a = row["allreduce"]
+        share = f"{100 * a['share_of_floor']:.0f}% of what DDP adds to the floor"
+        print(f"    the all-reduce alone: {1e6 * a['mean']:.1f} ± {1e6 * a['ci']:.1f} ({share})")
+        b, oc = row["sigterm_broadcast"], row["overhead_change"]
+        print(
+            f"    Lightning's overhead grows by {1e6 * oc['mean']:.1f} ± {1e6 * oc['ci']:.1f}; its SIGTERM broadcast "
+            f"alone: {1e6 * b['mean']:.1f} ± {1e6 * b['ci']:.1f}"
+        )
 
 
 def build_parser() -> Parser:

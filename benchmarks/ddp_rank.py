@@ -122,20 +122,59 @@ def time_floor(cfg: RunConfig) -> tuple[float, float]:
     return wall, wall / (cfg.epochs * len(batches))
 
 
+def time_allreduce(cfg: RunConfig) -> tuple[float, float]:
+    """The collective alone, at world size 2: one all-reduce per step of a float32 tensor holding as many numbers
+    as the model's parameters (what DDP's gradient bucket carries each step: these models fit in its first
+    bucket, 1 MB), as many times as the floor takes steps; no model, no step, no DDP."""
+    from raw_torch.evaluate import build_model
+
+    model, _ = build_model(cfg)
+    flat = torch.zeros(sum(p.numel() for p in model.parameters()), device=resolve_device(cfg.device))
+    n = cfg.epochs * cfg.limit_train_batches
+    with harness.quiet_heap():
+        loop.barrier()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            dist.all_reduce(flat)
+        wall = time.perf_counter() - t0
+    return wall, wall / n
+
+
+def time_broadcast(cfg: RunConfig) -> tuple[float, float]:
+    """What Lightning 2.6.6 adds to every training step under DDP, alone (`_TrainingEpochLoop.advance` calls
+    `_broadcast_sigterm_tensor`: rank 0 broadcasts whether it received SIGTERM, every rank reads the flag), as
+    many times as the floor takes steps. The raw loop has no such collective (each rank handles its own
+    signal, common/cli.main_guard)."""
+    device = resolve_device(cfg.device)
+    n = cfg.epochs * cfg.limit_train_batches
+    with harness.quiet_heap():
+        loop.barrier()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            flag = torch.tensor([0], device=device)
+            dist.broadcast(flag, src=0)
+            flag.item()
+        wall = time.perf_counter() - t0
+    return wall, wall / n
+
+
 def measure(impl: str, cfg: RunConfig) -> tuple[float, float]:
     if os.environ.get("PAIRED_DDP_TRACE"):
         print(f"rank {world().rank}: {impl} {cfg.workload} {cfg.precision} limit {cfg.limit_train_batches}", flush=True)
+    if impl in ALONE:
+        return ALONE[impl](cfg)
     return time_floor(cfg) if impl == "floor" else time_run(impl, cfg)
 
 
 def run_case(case: dict, rounds: list[int], seed: int) -> list[dict]:
     """The paired protocol of harness.protocol for one case, on every rank in the same order: per round, each
     run length (shuffled) once per side, raw and Lightning back to back (alternating which goes first), then
-    the floor."""
+    the floor, then (at world size 2) the collectives alone (ALONE)."""
     cfg = base_config(case["workload"], "cpu", case["precision"], epochs=case["epochs"])
     limits = case["limits"]
     rng = random.Random(seed)
-    for impl in ("raw", "lightning", "floor"):  # warm-up, not recorded
+    last = ["floor", *ALONE] if world().distributed else ["floor"]
+    for impl in ["raw", "lightning", *last]:  # warm-up, not recorded
         measure(impl, cfg.replace(limit_train_batches=min(limits)))
     samples = []
     for r in rounds:
@@ -143,13 +182,16 @@ def run_case(case: dict, rounds: list[int], seed: int) -> list[dict]:
         rng.shuffle(order)
         for i, limit in enumerate(order):
             seq = ["raw", "lightning"] if (r + i) % 2 == 0 else ["lightning", "raw"]
-            for impl in [*seq, "floor"]:
+            for impl in [*seq, *last]:
                 wall, step = measure(impl, cfg.replace(limit_train_batches=limit))
                 samples.append(
                     {"round": r, "limit": limit, "steps": limit * cfg.epochs, "impl": impl,
                      "seconds": wall, "step_seconds": step}
                 )  # fmt: skip
     return samples
+
+
+ALONE = {"allreduce": time_allreduce, "sigterm_broadcast": time_broadcast}  # collectives timed on their own
 
 
 @contextlib.contextmanager

@@ -340,6 +340,11 @@ def plot_ddp(cases: list[dict], path: Path) -> None:
         errs = [nan0(c["ddp"][impl]["ci"]) * 1e6 for c in cases]
         ax2.bar([i + (k - 1) * width for i in range(len(cases))], vals, width, yerr=errs, capsize=3,
                 color=IMPL_COLORS[impl], label=impl)  # fmt: skip
+    alone = [c["allreduce"] for c in cases if c.get("allreduce")]
+    if len(alone) == len(cases):
+        xs = [i + 2 * width for i in range(len(cases))]
+        ax2.bar(xs, [a["mean"] * 1e6 for a in alone], width, yerr=[nan0(a["ci"]) * 1e6 for a in alone], capsize=3,
+                color="white", edgecolor=IMPL_COLORS["floor"], hatch="//", label="the all-reduce alone")  # fmt: skip
     ax2.axhline(0, color="black", lw=0.8)
     ax2.set_xticks(range(len(cases)), labels)
     ax2.set_ylabel("world size 2 − world size 1, per step (µs)")

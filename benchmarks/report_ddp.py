@@ -58,17 +58,27 @@ def ddp_section(info: dict, versions: dict, source: Path, when: str, plot: Path,
             )
     out += [
         "",
-        "What DDP adds to a step (world size 2 minus 1), and its share of the world-size-2 step:",
+        "What DDP adds to a step (world size 2 minus 1), with its share of the world-size-2 step; beside it, the "
+        "gradient all-reduce alone at world size 2 (one all-reduce of a float32 tensor as large as the model's "
+        "parameters, what DDP's one gradient bucket carries, timed on its own), with its share of what DDP adds "
+        "to the floor. Lightning's own overhead changes with the world size too: pytorch-lightning 2.6.6 adds a "
+        "collective to every training step under DDP (`_TrainingEpochLoop.advance` calls "
+        "`_broadcast_sigterm_tensor`: rank 0 broadcasts whether it received SIGTERM, every rank reads the flag with "
+        "`.item()`), which the raw loop does not have; the last column times that broadcast alone:",
         "",
-        "| case | floor | raw | Lightning | Lightning's overhead, 2 minus 1 |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| case | floor | raw | Lightning | the all-reduce alone | Lightning's overhead, 2 minus 1 | "
+        "Lightning's SIGTERM broadcast alone |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c in cases:
-        cells = [
-            f"{pm(c['ddp'][k]['mean'], c['ddp'][k]['ci'])} µs ({100 * c['ddp'][k]['share']:.0f}%)" for k, _ in SIDES
-        ]
-        oc = c["overhead_change"]
-        out.append(f"| {c['workload']} {c['precision']} | {' | '.join(cells)} | {pm(oc['mean'], oc['ci'])} µs |")
+        cells = [f"{pm(d['mean'], d['ci'])} µs ({100 * d['share']:.0f}%)" for d in (c["ddp"][k] for k, _ in SIDES)]
+        oc, a, b = c["overhead_change"], c.get("allreduce"), c.get("sigterm_broadcast")
+        alone = f"{pm(a['mean'], a['ci'])} µs ({100 * a['share_of_floor']:.0f}% of the floor's)" if a else "-"
+        flag = f"{pm(b['mean'], b['ci'])} µs" if b else "-"
+        out.append(
+            f"| {c['workload']} {c['precision']} | {' | '.join(cells)} | {alone} | {pm(oc['mean'], oc['ci'])} µs "
+            f"| {flag} |"
+        )
     out += ["", *rank_line(cases)]
     return out + [f"![DDP]({(rel / plot.name).as_posix()})", ""]
 

@@ -84,7 +84,14 @@ def test_summary_and_report_give_what_ddp_adds_per_side(tmp_path):
     two = {"raw": 3.9e-3, "lightning": 5.2e-3, "floor": 3.6e-3}
     samples = {(0, 1, 0): _samples(rng, one, 6, case["limits"])}
     samples.update({(0, 2, r): _samples(rng, two, 6, case["limits"]) for r in (0, 1)})
+    alone = [1.5e-3 + 1e-6 * r for r in range(6)]
+    rows = [{"round": r, "limit": 40, "steps": 80, "impl": "allreduce", "seconds": 0.1, "step_seconds": t}
+            for r, t in enumerate(alone)]  # fmt: skip
+    samples[(0, 2, 0)] += rows + [{**r, "impl": "sigterm_broadcast", "step_seconds": 0.2e-3} for r in rows]
     (row,) = ddp.summarize([case], samples)
+    assert row["allreduce"]["mean"] == pytest.approx(1.5025e-3) and row["allreduce"]["share_of_floor"] == pytest.approx(
+        0.75, abs=0.01
+    )
     assert row["ddp"]["floor"]["mean"] == pytest.approx(2.0e-3, abs=10e-6)
     assert row["ddp"]["lightning"]["mean"] == pytest.approx(2.3e-3, abs=10e-6)
     assert row["overhead_change"]["mean"] == pytest.approx(0.3e-3, abs=10e-6)
@@ -93,7 +100,8 @@ def test_summary_and_report_give_what_ddp_adds_per_side(tmp_path):
     info = {"threads": 1, "rounds": 6, "blocks": 2, "cases": [row]}
     text = "\n".join(ddp_section(info, {"cpu_count": 2}, Path("x.json"), "", tmp_path / "ddp.png", Path("plots")))
     assert re.search(r"\| autoencoder 32-true \| 2 \| 3,60\d\.\d ± \d\.\d \| 3,[89]\d\d\.\d ± ", text)
-    assert "2 ranks plus torchrun's agent on 2 cores" in text
+    assert "2 ranks plus torchrun's agent on 2 cores" in text and "1,502.5 ± 2.0 µs (75% of the floor's)" in text
+    assert "| 200.0 ± 0.0 µs |" in text  # the SIGTERM broadcast alone
     assert (tmp_path / "ddp.png").stat().st_size > 10_000
 
 
@@ -122,8 +130,9 @@ def test_the_whole_pipeline_under_torchrun_saves_a_run_the_report_reads(tmp_path
     info = json.loads(saved.read_text())["benchmarks"][0]["extra_info"]
     (row,) = info["cases"]
     assert info["kind"] == "ddp" and info["smoke"] and set(row["worlds"]) == {"1", "2"}
-    for w in ("1", "2"):
-        assert {s["impl"] for s in row["worlds"][w]["samples"]} == {"raw", "lightning", "floor"}
+    impls = {"raw", "lightning", "floor"}
+    assert {s["impl"] for s in row["worlds"]["1"]["samples"]} == impls
+    assert {s["impl"] for s in row["worlds"]["2"]["samples"]} == impls | {"allreduce", "sigterm_broadcast"}
     report = subprocess.run(
         [sys.executable, "-m", "benchmarks.report", "--results", str(results), str(saved)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
