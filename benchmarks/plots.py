@@ -333,23 +333,29 @@ def plot_ddp(cases: list[dict], path: Path) -> None:
     ax1.set_xticks(range(len(cases)), labels)
     ax1.set_ylabel("time per training step (µs), rank 0")
     ax1.set_title("Per-step time at world size 1 (pale) and 2, 95% CI")
-    ax1.legend(fontsize=7, ncol=3)
-    width = 0.27
-    for k, impl in enumerate(impls):
-        vals = [c["ddp"][impl]["mean"] * 1e6 for c in cases]
-        errs = [nan0(c["ddp"][impl]["ci"]) * 1e6 for c in cases]
-        ax2.bar([i + (k - 1) * width for i in range(len(cases))], vals, width, yerr=errs, capsize=3,
-                color=IMPL_COLORS[impl], label=impl)  # fmt: skip
-    alone = [c["allreduce"] for c in cases if c.get("allreduce")]
-    if len(alone) == len(cases):
-        xs = [i + 2 * width for i in range(len(cases))]
-        ax2.bar(xs, [a["mean"] * 1e6 for a in alone], width, yerr=[nan0(a["ci"]) * 1e6 for a in alone], capsize=3,
-                color="white", edgecolor=IMPL_COLORS["floor"], hatch="//", label="the all-reduce alone")  # fmt: skip
+    ax1.set_ylim(top=ax1.get_ylim()[1] * 1.25)  # room for the legend above the bars
+    ax1.legend(fontsize=7, ncol=3, loc="upper right")
+    bars = [(f"{impl}: 2 − 1", lambda c, i=impl: c["ddp"][i], dict(color=IMPL_COLORS[impl])) for impl in impls]
+    bars += [
+        ("the all-reduce alone", lambda c: c.get("allreduce"),
+         dict(color="white", edgecolor=IMPL_COLORS["floor"], hatch="//")),
+        ("Lightning − raw: 2 − 1", lambda c: c["overhead_change"], dict(color="#c9b3f0")),
+        ("Lightning's SIGTERM broadcast alone", lambda c: c.get("sigterm_broadcast"),
+         dict(color="white", edgecolor=IMPL_COLORS["lightning"], hatch="//")),
+    ]  # fmt: skip
+    width = 0.8 / len(bars)
+    for k, (label, pick, style) in enumerate(bars):
+        if any(pick(c) is None for c in cases):
+            continue  # a run saved before that part was measured
+        vals = [pick(c)["mean"] * 1e6 for c in cases]
+        errs = [nan0(pick(c)["ci"]) * 1e6 for c in cases]
+        xs = [i + (k - (len(bars) - 1) / 2) * width for i in range(len(cases))]
+        ax2.bar(xs, vals, width, yerr=errs, capsize=2, label=label, **style)
     ax2.axhline(0, color="black", lw=0.8)
     ax2.set_xticks(range(len(cases)), labels)
     ax2.set_ylabel("world size 2 − world size 1, per step (µs)")
-    ax2.set_title("What DDP adds to a step (all-reduce, hooks, waiting), 95% CI")
-    ax2.legend()
+    ax2.set_title("What DDP adds to a step, and its parts timed alone, 95% CI")
+    ax2.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
