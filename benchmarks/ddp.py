@@ -122,14 +122,31 @@ def summarize(cases: list[dict], samples: dict) -> list[dict]:
         alone["allreduce"]["share_of_floor"] = alone["allreduce"]["mean"] / ddp["floor"]["mean"]
         out.append(
             {**case, "batch_size": cfg.batch_size, "config": cfg.as_dict(), "worlds": worlds, "ddp": ddp,
-             "overhead_change": welch(paired["2"], paired["1"]), **alone}
+             "overhead_change": welch(paired["2"], paired["1"]), **alone, "cpu": cpu_summary(worlds)}
         )  # fmt: skip
     return out
 
 
-def _paired(samples: list[dict]) -> list[float]:
+def cpu_summary(worlds: dict) -> dict:
+    """The same reading in CPU time of each rank's main thread (rank 0): per world size, the step of each side and
+    Lightning's paired overhead; the overhead's growth (2 minus 1) and the collectives alone. What the main
+    thread computes, without the time it waits (for the other rank, for a core, for gloo's threads)."""
+
+    def per_step(w: str, impl: str) -> list[float]:
+        return [s["cpu_step_seconds"] for s in worlds[w]["samples"] if s["impl"] == impl]
+
+    paired = {w: _paired(worlds[w]["samples"], "cpu_step_seconds") for w in worlds}
+    return {
+        "step": {w: {k: mean_ci(per_step(w, k)) for k in IMPLS} for w in worlds},
+        "overhead": {w: mean_ci(paired[w]) for w in worlds},
+        "overhead_change": welch(paired["2"], paired["1"]),
+        "alone": {k: mean_ci(per_step("2", k)) for k in ALONE},
+    }
+
+
+def _paired(samples: list[dict], key: str = "step_seconds") -> list[float]:
     """Lightning minus raw step time of each (round, length): the paired differences `analyse` averages."""
-    t = {(s["round"], s["limit"], s["impl"]): s["step_seconds"] for s in samples}
+    t = {(s["round"], s["limit"], s["impl"]): s[key] for s in samples}
     return [t[(r, n, "lightning")] - t[(r, n, "raw")] for r, n, impl in sorted(t) if impl == "raw"]
 
 
@@ -161,6 +178,14 @@ def print_table(rows: list[dict]) -> None:
             f"    Lightning's overhead grows by {1e6 * oc['mean']:.1f} ± {1e6 * oc['ci']:.1f}; its SIGTERM broadcast "
             f"alone: {1e6 * b['mean']:.1f} ± {1e6 * b['ci']:.1f}"
         )
+        c = row["cpu"]
+        for w in WORLD_SIZES:
+            st, o = c["step"][str(w)], c["overhead"][str(w)]
+            cells = "  ".join(f"{k} {1e6 * st[k]['mean']:8.1f}" for k in IMPLS)
+            print(f"    CPU, world size {w}: {cells}  Lightning - raw {1e6 * o['mean']:7.1f} ± {1e6 * o['ci']:5.1f}")
+        oc, b = c["overhead_change"], c["alone"]["sigterm_broadcast"]
+        print(f"    CPU: Lightning's overhead grows by {1e6 * oc['mean']:.1f} ± {1e6 * oc['ci']:.1f}; broadcast alone "
+              f"{1e6 * b['mean']:.1f}")  # fmt: skip
 
 
 def build_parser() -> Parser:

@@ -38,11 +38,14 @@ from raw_torch.common.world import world
 
 
 class FetchClock(Dataset):
-    """The training dataset, unchanged, with the time of every batched fetch noted."""
+    """The training dataset, unchanged, with the time of every batched fetch noted: the wall clock
+    (perf_counter) and the CPU time of the thread that fetches (thread_time: the main thread, which runs the
+    step; gloo's own threads and time spent waiting are not in it)."""
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
         self.stamps: list[float] = []
+        self.cpu: list[float] = []
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -52,16 +55,18 @@ class FetchClock(Dataset):
 
     def __getitems__(self, indices: list[int]) -> list:
         self.stamps.append(time.perf_counter())
+        self.cpu.append(time.thread_time())
         return [self.dataset[i] for i in indices]  # what the DataLoader does without __getitems__
 
-    def step_seconds(self, epochs: int, steps_per_epoch: int) -> tuple[float, int]:
-        """(total, count) of the intervals between the first `steps_per_epoch` fetches of each epoch. Every epoch of
-        a run fetches as many batches (the limit, on both sides: Lightning 2.6.6 fetches none beyond it; a loader
-        that fetched ahead would still fetch as many per epoch), which is how the flat list splits into epochs."""
+    def step_seconds(self, epochs: int, steps_per_epoch: int, cpu: bool = False) -> tuple[float, int]:
+        """(total, count) of the intervals between the first `steps_per_epoch` fetches of each epoch, wall clock
+        (or CPU time of the fetching thread). Every epoch of a run fetches as many batches (the limit, on both
+        sides: Lightning 2.6.6 fetches none beyond it; a loader that fetched ahead would still fetch as many per
+        epoch), which is how the flat list splits into epochs."""
         per_epoch, extra = divmod(len(self.stamps), epochs)
         if extra or per_epoch < steps_per_epoch:
             raise RuntimeError(f"{len(self.stamps)} fetches do not split into {epochs} epochs of {steps_per_epoch}")
-        stamps = np.asarray(self.stamps).reshape(epochs, per_epoch)[:, :steps_per_epoch]
+        stamps = np.asarray(self.cpu if cpu else self.stamps).reshape(epochs, per_epoch)[:, :steps_per_epoch]
         intervals = np.diff(stamps, axis=1)
         return float(intervals.sum()), intervals.size
 
@@ -80,8 +85,8 @@ def clocked_loaders(cfg: RunConfig) -> tuple[tuple, FetchClock]:
     return (train, val, test), clock
 
 
-def time_run(impl: str, cfg: RunConfig) -> tuple[float, float]:
-    """One whole run of one side: (wall seconds, seconds per step), the wall time on this rank."""
+def time_run(impl: str, cfg: RunConfig) -> tuple[float, float, float]:
+    """One whole run of one side: (wall seconds, seconds per step, CPU seconds per step of the main thread)."""
     harness.side_environment(impl)
     module = harness.run_module(impl, cfg.workload)
     loaders, clock = clocked_loaders(cfg)
@@ -90,10 +95,11 @@ def time_run(impl: str, cfg: RunConfig) -> tuple[float, float]:
         module.run(cfg.replace(out=out), loaders=loaders)
         wall = time.perf_counter() - t0
     total, count = clock.step_seconds(cfg.epochs, cfg.limit_train_batches)
-    return wall, total / count
+    cpu, _ = clock.step_seconds(cfg.epochs, cfg.limit_train_batches, cpu=True)
+    return wall, total / count, cpu / count
 
 
-def time_floor(cfg: RunConfig) -> tuple[float, float]:
+def time_floor(cfg: RunConfig) -> tuple[float, float, float]:
     """The floor under torchrun: this rank's first batches, already in memory, through `loop.training_step`
     with the model in DistributedDataParallel (with W = 1, the plain model): the step and DDP's gradient
     all-reduce, no loop (the process group: `one_process_group`)."""
@@ -114,15 +120,18 @@ def time_floor(cfg: RunConfig) -> tuple[float, float]:
     with harness.quiet_heap():
         loop.barrier()  # after each rank's own collection: the ranks start the clock together
         t0 = time.perf_counter()
+        c0 = time.thread_time()
         for _ in range(cfg.epochs):
             for batch in batches:
                 loop.training_step(model, batch, step_loss, optimizer, scaler, autocast)
         wall = time.perf_counter() - t0
+        cpu = time.thread_time() - c0
     del step_loss
-    return wall, wall / (cfg.epochs * len(batches))
+    n = cfg.epochs * len(batches)
+    return wall, wall / n, cpu / n
 
 
-def time_allreduce(cfg: RunConfig) -> tuple[float, float]:
+def time_allreduce(cfg: RunConfig) -> tuple[float, float, float]:
     """The collective alone, at world size 2: one all-reduce per step of a float32 tensor holding as many numbers
     as the model's parameters (what DDP's gradient bucket carries each step: these models fit in its first
     bucket, 1 MB), as many times as the floor takes steps; no model, no step, no DDP."""
@@ -134,13 +143,15 @@ def time_allreduce(cfg: RunConfig) -> tuple[float, float]:
     with harness.quiet_heap():
         loop.barrier()
         t0 = time.perf_counter()
+        c0 = time.thread_time()
         for _ in range(n):
             dist.all_reduce(flat)
         wall = time.perf_counter() - t0
-    return wall, wall / n
+        cpu = time.thread_time() - c0
+    return wall, wall / n, cpu / n
 
 
-def time_broadcast(cfg: RunConfig) -> tuple[float, float]:
+def time_broadcast(cfg: RunConfig) -> tuple[float, float, float]:
     """What Lightning 2.6.6 adds to every training step under DDP, alone (`_TrainingEpochLoop.advance` calls
     `_broadcast_sigterm_tensor`: rank 0 broadcasts whether it received SIGTERM, every rank reads the flag), as
     many times as the floor takes steps. The raw loop has no such collective (each rank handles its own
@@ -150,15 +161,18 @@ def time_broadcast(cfg: RunConfig) -> tuple[float, float]:
     with harness.quiet_heap():
         loop.barrier()
         t0 = time.perf_counter()
+        c0 = time.thread_time()
         for _ in range(n):
             flag = torch.tensor([0], device=device)
             dist.broadcast(flag, src=0)
             flag.item()
         wall = time.perf_counter() - t0
-    return wall, wall / n
+        cpu = time.thread_time() - c0
+    return wall, wall / n, cpu / n
 
 
-def measure(impl: str, cfg: RunConfig) -> tuple[float, float]:
+def measure(impl: str, cfg: RunConfig) -> tuple[float, float, float]:
+    """(wall seconds, seconds per step, main-thread CPU seconds per step) of one run."""
     if os.environ.get("PAIRED_DDP_TRACE"):
         print(f"rank {world().rank}: {impl} {cfg.workload} {cfg.precision} limit {cfg.limit_train_batches}", flush=True)
     if impl in ALONE:
@@ -183,10 +197,10 @@ def run_case(case: dict, rounds: list[int], seed: int) -> list[dict]:
         for i, limit in enumerate(order):
             seq = ["raw", "lightning"] if (r + i) % 2 == 0 else ["lightning", "raw"]
             for impl in [*seq, *last]:
-                wall, step = measure(impl, cfg.replace(limit_train_batches=limit))
+                wall, step, cpu = measure(impl, cfg.replace(limit_train_batches=limit))
                 samples.append(
                     {"round": r, "limit": limit, "steps": limit * cfg.epochs, "impl": impl,
-                     "seconds": wall, "step_seconds": step}
+                     "seconds": wall, "step_seconds": step, "cpu_step_seconds": cpu}
                 )  # fmt: skip
     return samples
 

@@ -79,7 +79,7 @@ def ddp_section(info: dict, versions: dict, source: Path, when: str, plot: Path,
             f"| {c['workload']} {c['precision']} | {' | '.join(cells)} | {alone} | {pm(oc['mean'], oc['ci'])} µs "
             f"| {flag} |"
         )
-    out += ["", *rank_line(cases)]
+    out += ["", *rank_line(cases), *cpu_table(cases)]
     return out + [f"![DDP]({(rel / plot.name).as_posix()})", ""]
 
 
@@ -96,3 +96,32 @@ def rank_line(cases: list[dict]) -> list[str]:
         rank0 = ", ".join(pm(r0[k]["mean"]) for k, _ in SIDES)
         parts.append(f"{c['workload']}: {rank1} µs (rank 0: {rank0})")
     return [f"Rank 1's step times at world size 2: {'; '.join(parts)}.", ""] if parts else []
+
+
+def cpu_table(cases: list[dict]) -> list[str]:
+    """The same runs in CPU time of rank 0's main thread: the work, without the waiting."""
+    cases = [c for c in cases if "cpu" in c]  # a run saved before the CPU time was read has none
+    if not cases:
+        return []
+    out = [
+        "The same runs in CPU time of each rank's main thread (`time.thread_time()` at the same fetches, rank 0): "
+        "what the thread that runs the step computes, without the time it waits (for the other rank, for a "
+        "core, for gloo's threads, which do the sending):",
+        "",
+        "| case | world size | floor, CPU µs/step | raw, CPU | Lightning, CPU | Lightning − raw, CPU (paired) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in cases:
+        for w in ("1", "2"):
+            st, o = c["cpu"]["step"][w], c["cpu"]["overhead"][w]
+            cells = " | ".join(step_us(st[k]) for k, _ in SIDES)
+            out.append(f"| {c['workload']} {c['precision']} | {w} | {cells} | {step_us(o)} |")
+    growth = []
+    for c in cases:
+        oc, b, a = c["cpu"]["overhead_change"], c["cpu"]["alone"]["sigterm_broadcast"], c["cpu"]["alone"]["allreduce"]
+        growth.append(
+            f"{c['workload']}: Lightning's overhead in CPU time grows by {pm(oc['mean'], oc['ci'])} µs from world "
+            f"size 1 to 2 (in wall time: {pm(c['overhead_change']['mean'], c['overhead_change']['ci'])} µs); the "
+            f"SIGTERM broadcast alone takes {step_us(b)} µs of CPU time a step, the all-reduce alone {step_us(a)} µs"
+        )
+    return out + ["", "; ".join(growth) + ".", ""]

@@ -34,6 +34,8 @@ def test_fetch_clock_changes_nothing_and_reads_each_sides_epochs(tmp_path):
         assert len(clock.stamps) == 2 * 6, impl
         total, count = clock.step_seconds(epochs=2, steps_per_epoch=6)
         assert count == 2 * 5 and total > 0
+        cpu, _ = clock.step_seconds(epochs=2, steps_per_epoch=6, cpu=True)  # the fetching thread's CPU time
+        assert 0 < cpu
 
 
 def test_fetch_clock_refuses_fetches_that_do_not_split_into_epochs():
@@ -72,7 +74,7 @@ def _samples(rng, step: dict, rounds: int, limits: list[int]) -> list[dict]:
                 t = s + rng.normal(0, 5e-6)
                 wall = 0.5 + 2 * limit * t
                 out.append({"round": r, "limit": limit, "steps": 2 * limit, "impl": impl, "seconds": wall,
-                            "step_seconds": t})  # fmt: skip
+                            "step_seconds": t, "cpu_step_seconds": 0.5 * t})  # fmt: skip
     return out
 
 
@@ -85,8 +87,8 @@ def test_summary_and_report_give_what_ddp_adds_per_side(tmp_path):
     samples = {(0, 1, 0): _samples(rng, one, 6, case["limits"])}
     samples.update({(0, 2, r): _samples(rng, two, 6, case["limits"]) for r in (0, 1)})
     alone = [1.5e-3 + 1e-6 * r for r in range(6)]
-    rows = [{"round": r, "limit": 40, "steps": 80, "impl": "allreduce", "seconds": 0.1, "step_seconds": t}
-            for r, t in enumerate(alone)]  # fmt: skip
+    rows = [{"round": r, "limit": 40, "steps": 80, "impl": "allreduce", "seconds": 0.1, "step_seconds": t,
+             "cpu_step_seconds": 0.1 * t} for r, t in enumerate(alone)]  # fmt: skip
     samples[(0, 2, 0)] += rows + [{**r, "impl": "sigterm_broadcast", "step_seconds": 0.2e-3} for r in rows]
     (row,) = ddp.summarize([case], samples)
     assert row["allreduce"]["mean"] == pytest.approx(1.5025e-3) and row["allreduce"]["share_of_floor"] == pytest.approx(
@@ -95,6 +97,7 @@ def test_summary_and_report_give_what_ddp_adds_per_side(tmp_path):
     assert row["ddp"]["floor"]["mean"] == pytest.approx(2.0e-3, abs=10e-6)
     assert row["ddp"]["lightning"]["mean"] == pytest.approx(2.3e-3, abs=10e-6)
     assert row["overhead_change"]["mean"] == pytest.approx(0.3e-3, abs=10e-6)
+    assert row["cpu"]["overhead_change"]["mean"] == pytest.approx(0.15e-3, abs=10e-6)  # half, as simulated
     assert row["ddp"]["raw"]["share"] == pytest.approx(2.0 / 3.9, abs=0.01)
     assert len(row["worlds"]["2"]["other_ranks"]) == 1 and not row["worlds"]["1"]["other_ranks"]
     info = {"threads": 1, "rounds": 6, "blocks": 2, "cases": [row]}
@@ -102,6 +105,7 @@ def test_summary_and_report_give_what_ddp_adds_per_side(tmp_path):
     assert re.search(r"\| autoencoder 32-true \| 2 \| 3,60\d\.\d ± \d\.\d \| 3,[89]\d\d\.\d ± ", text)
     assert "2 ranks plus torchrun's agent on 2 cores" in text and "1,502.5 ± 2.0 µs (75% of the floor's)" in text
     assert "| 200.0 ± 0.0 µs |" in text  # the SIGTERM broadcast alone
+    assert "Lightning's overhead in CPU time grows by 150." in text
     assert (tmp_path / "ddp.png").stat().st_size > 10_000
 
 
