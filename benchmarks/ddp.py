@@ -24,7 +24,6 @@ On the 2-core reference machine two ranks and torchrun's agent share the 2 cores
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import subprocess
@@ -35,7 +34,7 @@ from pathlib import Path
 
 from benchmarks import runs as R
 from benchmarks.cases import THREADS, base_config
-from benchmarks.stats import analyse, mean_ci, welch
+from benchmarks.stats import analyse, mean_ci, pairs, welch
 from raw_torch.common.cli import Parser, main_guard
 from raw_torch.common.config import check_creatable
 from raw_torch.common.errors import UsageError
@@ -111,14 +110,11 @@ def summarize(cases: list[dict], samples: dict) -> list[dict]:
             ranks = [analyse(samples[(i, w, r)], cfg, IMPLS) for r in range(w)]
             others = [{"step": r["step"], "samples": r["samples"]} for r in ranks[1:]]  # rank 0's: the headline
             worlds[str(w)] = {**ranks[0], "other_ranks": others}
-        step = {
-            w: {k: [s["step_seconds"] for s in worlds[w]["samples"] if s["impl"] == k] for k in IMPLS} for w in worlds
-        }
-        ddp = {k: welch(step["2"][k], step["1"][k]) for k in IMPLS}
+        ddp = {k: welch(column(worlds["2"], k), column(worlds["1"], k)) for k in IMPLS}
         for k in IMPLS:
             ddp[k]["share"] = ddp[k]["mean"] / worlds["2"]["step"][k]["mean"]
-        paired = {w: _paired(worlds[w]["samples"]) for w in worlds}
-        alone = {k: mean_ci([s["step_seconds"] for s in worlds["2"]["samples"] if s["impl"] == k]) for k in ALONE}
+        paired = {w: pairs(v["samples"], "lightning", "raw", "step_seconds")[1] for w, v in worlds.items()}
+        alone = {k: mean_ci(column(worlds["2"], k)) for k in ALONE}
         alone["allreduce"]["share_of_floor"] = alone["allreduce"]["mean"] / ddp["floor"]["mean"]
         out.append(
             {**case, "batch_size": cfg.batch_size, "config": cfg.as_dict(), "worlds": worlds, "ddp": ddp,
@@ -131,23 +127,19 @@ def cpu_summary(worlds: dict) -> dict:
     """The same reading in CPU time of each rank's main thread (rank 0): per world size, the step of each side and
     Lightning's paired overhead; the overhead's growth (2 minus 1) and the collectives alone. What the main
     thread computes, without the time it waits (for the other rank, for a core, for gloo's threads)."""
-
-    def per_step(w: str, impl: str) -> list[float]:
-        return [s["cpu_step_seconds"] for s in worlds[w]["samples"] if s["impl"] == impl]
-
-    paired = {w: _paired(worlds[w]["samples"], "cpu_step_seconds") for w in worlds}
+    cpu = "cpu_step_seconds"
+    paired = {w: pairs(v["samples"], "lightning", "raw", cpu)[1] for w, v in worlds.items()}
     return {
-        "step": {w: {k: mean_ci(per_step(w, k)) for k in IMPLS} for w in worlds},
+        "step": {w: {k: mean_ci(column(v, k, cpu)) for k in IMPLS} for w, v in worlds.items()},
         "overhead": {w: mean_ci(paired[w]) for w in worlds},
         "overhead_change": welch(paired["2"], paired["1"]),
-        "alone": {k: mean_ci(per_step("2", k)) for k in ALONE},
+        "alone": {k: mean_ci(column(worlds["2"], k, cpu)) for k in ALONE},
     }
 
 
-def _paired(samples: list[dict], key: str = "step_seconds") -> list[float]:
-    """Lightning minus raw step time of each (round, length): the paired differences `analyse` averages."""
-    t = {(s["round"], s["limit"], s["impl"]): s[key] for s in samples}
-    return [t[(r, n, "lightning")] - t[(r, n, "raw")] for r, n, impl in sorted(t) if impl == "raw"]
+def column(world: dict, impl: str, key: str = "step_seconds") -> list[float]:
+    """One reading of every run of one implementation at one world size (rank 0)."""
+    return [s[key] for s in world["samples"] if s["impl"] == impl]
 
 
 def machine_info() -> dict:
@@ -214,30 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="paired-ddp-") as work:
         measured = measure(cases, rounds, blocks, Path(work))
     rows = summarize(cases, measured["samples"])
-    payload = {
-        "machine_info": machine_info(),
-        "commit_info": R.commit_info(),
-        "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        "version": "paired-ddp-1",
-        "benchmarks": [
-            {
-                "name": "ddp",
-                "group": "ddp",
-                "extra_info": {
-                    "kind": "ddp",
-                    "smoke": args.smoke,
-                    "rounds": rounds,
-                    "blocks": blocks,
-                    "threads": THREADS,
-                    "world_sizes": list(WORLD_SIZES),
-                    "launches": measured["launches"],
-                    "session_wall_s": time.time() - t0,
-                    "cases": rows,
-                },  # fmt: skip
-            }
-        ],
-    }
-    target = R.save(results, payload, "ddp")
+    extra = {
+        "smoke": args.smoke, "rounds": rounds, "blocks": blocks, "threads": THREADS,
+        "world_sizes": list(WORLD_SIZES), "launches": measured["launches"], "session_wall_s": time.time() - t0,
+        "cases": rows,
+    }  # fmt: skip
+    target = R.save(results, "ddp", "paired-ddp-1", machine_info(), extra)
     print(f"bench_ddp: saved {target} ({time.time() - t0:.0f} s)")
     print_table(rows)
     return 0

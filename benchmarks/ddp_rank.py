@@ -117,18 +117,22 @@ def time_floor(cfg: RunConfig) -> tuple[float, float, float]:
     batches = [loop.move_to_device(b, device) for b in batches]
     scaler, autocast = loop.make_scaler(device, cfg.precision), loop.make_autocast(device, cfg.precision)
     step_loss = loop.distributed_loss(model, compute_loss)
+    return time_steps(
+        [b for _ in range(cfg.epochs) for b in batches],
+        lambda batch: loop.training_step(model, batch, step_loss, optimizer, scaler, autocast),
+    )
+
+
+def time_steps(items, step) -> tuple[float, float, float]:
+    """`step(item)` for every item, timed: (wall seconds, wall and main-thread CPU seconds per item). The ranks
+    start the clock together, after each one's own collection."""
     with harness.quiet_heap():
-        loop.barrier()  # after each rank's own collection: the ranks start the clock together
-        t0 = time.perf_counter()
-        c0 = time.thread_time()
-        for _ in range(cfg.epochs):
-            for batch in batches:
-                loop.training_step(model, batch, step_loss, optimizer, scaler, autocast)
-        wall = time.perf_counter() - t0
-        cpu = time.thread_time() - c0
-    del step_loss
-    n = cfg.epochs * len(batches)
-    return wall, wall / n, cpu / n
+        loop.barrier()
+        t0, c0 = time.perf_counter(), time.thread_time()
+        for item in items:
+            step(item)
+        wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
+    return wall, wall / len(items), cpu / len(items)
 
 
 def time_allreduce(cfg: RunConfig) -> tuple[float, float, float]:
@@ -139,16 +143,7 @@ def time_allreduce(cfg: RunConfig) -> tuple[float, float, float]:
 
     model, _ = build_model(cfg)
     flat = torch.zeros(sum(p.numel() for p in model.parameters()), device=resolve_device(cfg.device))
-    n = cfg.epochs * cfg.limit_train_batches
-    with harness.quiet_heap():
-        loop.barrier()
-        t0 = time.perf_counter()
-        c0 = time.thread_time()
-        for _ in range(n):
-            dist.all_reduce(flat)
-        wall = time.perf_counter() - t0
-        cpu = time.thread_time() - c0
-    return wall, wall / n, cpu / n
+    return time_steps(range(cfg.epochs * cfg.limit_train_batches), lambda _: dist.all_reduce(flat))
 
 
 def time_broadcast(cfg: RunConfig) -> tuple[float, float, float]:
@@ -157,18 +152,13 @@ def time_broadcast(cfg: RunConfig) -> tuple[float, float, float]:
     many times as the floor takes steps. The raw loop has no such collective (each rank handles its own
     signal, common/cli.main_guard)."""
     device = resolve_device(cfg.device)
-    n = cfg.epochs * cfg.limit_train_batches
-    with harness.quiet_heap():
-        loop.barrier()
-        t0 = time.perf_counter()
-        c0 = time.thread_time()
-        for _ in range(n):
-            flag = torch.tensor([0], device=device)
-            dist.broadcast(flag, src=0)
-            flag.item()
-        wall = time.perf_counter() - t0
-        cpu = time.thread_time() - c0
-    return wall, wall / n, cpu / n
+
+    def broadcast_flag(_) -> None:
+        flag = torch.tensor([0], device=device)
+        dist.broadcast(flag, src=0)
+        flag.item()
+
+    return time_steps(range(cfg.epochs * cfg.limit_train_batches), broadcast_flag)
 
 
 def measure(impl: str, cfg: RunConfig) -> tuple[float, float, float]:

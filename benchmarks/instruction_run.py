@@ -4,7 +4,6 @@ section. Kept apart from instructions.py, which is also what runs inside valgrin
 
 from __future__ import annotations
 
-import datetime
 import re
 import subprocess
 import sys
@@ -152,34 +151,21 @@ def measure_and_save(items: list[dict], results: Path, keep: Path | None, smoke:
     manifests, dumps, valgrind_wall = box["result"]
     timing = timing_pass(items)
     summary = summarize(items, layers_per_item(items, manifests, dumps), opcodes)
-    payload = {
-        "machine_info": machine_info(),
-        "commit_info": R.commit_info(),
-        "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        "version": "paired-instructions-2",
-        "benchmarks": [
-            {
-                "name": "instructions",
-                "group": "instructions",
-                "extra_info": {
-                    "kind": "instructions",
-                    "smoke": smoke,
-                    "windows": [list(w) for w in WINDOWS],
-                    "short_windows": [list(w) for w in SHORT_WINDOWS],
-                    "log_every_n_steps": QUIET_LOGGING,
-                    "aslr_off": bool(no_aslr()),
-                    "layers": list(LAYERS),
-                    "components": list(COMPONENTS),
-                    "rules": [list(r) for r in RULES],
-                    "valgrind_wall_s": valgrind_wall,
-                    "session_wall_s": time.time() - t0,
-                    "timing": timing,
-                    "items": summary,
-                },
-            }
-        ],
+    extra = {
+        "smoke": smoke,
+        "windows": [list(w) for w in WINDOWS],
+        "short_windows": [list(w) for w in SHORT_WINDOWS],
+        "log_every_n_steps": QUIET_LOGGING,
+        "aslr_off": bool(no_aslr()),
+        "layers": list(LAYERS),
+        "components": list(COMPONENTS),
+        "rules": [list(r) for r in RULES],
+        "valgrind_wall_s": valgrind_wall,
+        "session_wall_s": time.time() - t0,
+        "timing": timing,
+        "items": summary,
     }
-    target = R.save(results, payload, "instructions")
+    target = R.save(results, "instructions", "paired-instructions-2", machine_info(), extra)
     if keep is None:
         import shutil
 

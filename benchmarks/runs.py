@@ -65,10 +65,22 @@ def commit_info() -> dict:
     return {"id": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
-def save(results: Path, payload: dict, kind: str) -> Path:
-    """results/<machine>/<id>/NNNN_<kind>.json with the next free number (CPU machine folder); never overwrites."""
+def save(results: Path, kind: str, version: str, machine_info: dict, extra_info: dict) -> Path:
+    """One measurement as a saved run, in pytest-benchmark's shape (one entry named `kind`, its numbers in
+    extra_info), as results/<machine>/<id>/NNNN_<kind>.json with the next free number (CPU machine folder);
+    never overwrites."""
+    import datetime
+
     from benchmarks.machine import machine_id, machine_name
     from raw_torch.common.files import atomic_write
+
+    payload = {
+        "machine_info": machine_info,
+        "commit_info": commit_info(),
+        "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "version": version,
+        "benchmarks": [{"name": kind, "group": kind, "extra_info": {"kind": kind, **extra_info}}],
+    }
 
     folder = results / machine_name("cpu") / machine_id()
     numbers = [int(p.name[:4]) for p in folder.glob("[0-9][0-9][0-9][0-9]_*.json")] if folder.exists() else []

@@ -63,7 +63,8 @@ def welch(a, b) -> dict:
     return {"mean": diff, "ci": float(stats.t.ppf(0.975, dof) * np.sqrt(va + vb)), "n": [len(a), len(b)]}
 
 
-def _pairs(samples, minuend: str, subtrahend: str, key: str) -> tuple[list[int], list[float]]:
+def pairs(samples, minuend: str, subtrahend: str, key: str) -> tuple[list[int], list[float]]:
+    """The paired differences minuend - subtrahend of `key` at each (round, steps), and their steps."""
     t = {(s["round"], s["steps"], s["impl"]): s[key] for s in samples}
     keys = sorted({(r, n) for r, n, impl in t if impl == minuend and (r, n, subtrahend) in t})
     return [n for _, n in keys], [t[(r, n, minuend)] - t[(r, n, subtrahend)] for r, n in keys]
@@ -78,8 +79,8 @@ def analyse(samples: list[dict], cfg: RunConfig, impls) -> dict:
         result["fits"][impl] = ols([s["steps"] for s in rows], [s["seconds"] for s in rows])
     for name, (a, b) in {"overhead": ("lightning", "raw"), "raw_over_floor": ("raw", "floor")}.items():
         if {a, b} <= set(impls):
-            n, d_step = _pairs(samples, a, b, "step_seconds")
-            n, d_wall = _pairs(samples, a, b, "seconds")
+            n, d_step = pairs(samples, a, b, "step_seconds")
+            n, d_wall = pairs(samples, a, b, "seconds")
             result[name] = {"step": mean_ci(d_step), "fit": ols(n, d_wall)}
     if "overhead" in result:
         o, raw = result["overhead"]["step"], result["step"]["raw"]
