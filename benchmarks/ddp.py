@@ -8,8 +8,10 @@ thread per rank. Inside each rank, the paired protocol of the single-process ben
 round, every run length once per side, raw and Lightning back to back, the order alternating, then the floor
 (the bare step through DistributedDataParallel on batches in memory), then, at world size 2, two collectives
 alone, as often as the floor steps: the all-reduce (a float32 tensor as large as the model's gradients) and the
-broadcast Lightning adds to every step under DDP (rank 0's SIGTERM flag, `_broadcast_sigterm_tensor`). Every
-rank runs the same sequence, since their collectives must meet. The step clock notes each batched fetch of the
+broadcast Lightning adds to every step under DDP (rank 0's SIGTERM flag, `_broadcast_sigterm_tensor`). Also at
+world size 2, Lightning's run once more with that broadcast left out (ddp_rank.without_sigterm_broadcast), paired
+with the Lightning run beside it: what the broadcast costs inside the run, waiting included. Every rank runs the
+same sequence, since their collectives must meet. The step clock notes each batched fetch of the
 training dataset (ddp_rank.FetchClock).
 
 World size 1 runs the single-process code paths (no process group, no DDP wrapper); world size 2 adds what DDP
@@ -42,6 +44,7 @@ from raw_torch.common.errors import UsageError
 ROOT = Path(__file__).resolve().parents[1]
 IMPLS = ("raw", "lightning", "floor")
 ALONE = ("allreduce", "sigterm_broadcast")  # ddp_rank.ALONE: collectives timed on their own at world size 2
+NO_BROADCAST = "lightning_no_broadcast"  # ddp_rank.NO_BROADCAST: Lightning without its SIGTERM broadcast (size 2)
 WORLD_SIZES = (1, 2)
 # Per rank, a run length must fit in the rank's share of an epoch: the autoencoder (synthetic) has 86 batches of
 # 32 per rank at world size 2, the minimal example 50 batches of 4.
@@ -116,11 +119,27 @@ def summarize(cases: list[dict], samples: dict) -> list[dict]:
         paired = {w: pairs(v["samples"], "lightning", "raw", "step_seconds")[1] for w, v in worlds.items()}
         alone = {k: mean_ci(column(worlds["2"], k)) for k in ALONE}
         alone["allreduce"]["share_of_floor"] = alone["allreduce"]["mean"] / ddp["floor"]["mean"]
-        out.append(
-            {**case, "batch_size": cfg.batch_size, "config": cfg.as_dict(), "worlds": worlds, "ddp": ddp,
-             "overhead_change": welch(paired["2"], paired["1"]), **alone, "cpu": cpu_summary(worlds)}
-        )  # fmt: skip
+        row = {**case, "batch_size": cfg.batch_size, "config": cfg.as_dict(), "worlds": worlds, "ddp": ddp,
+               "overhead_change": welch(paired["2"], paired["1"]), **alone, "cpu": cpu_summary(worlds)}  # fmt: skip
+        if column(worlds["2"], NO_BROADCAST):
+            row["without_broadcast"] = without_broadcast(worlds)
+            row["cpu"]["without_broadcast"] = without_broadcast(worlds, "cpu_step_seconds")
+        out.append(row)
     return out
+
+
+def without_broadcast(worlds: dict, key: str = "step_seconds") -> dict:
+    """Lightning at world size 2 without its per-step SIGTERM broadcast: its step; what leaving the broadcast out
+    saves a step (paired with the Lightning run beside it); its overhead over raw (paired); and how much that
+    overhead still grows from world size 1 (Welch), to set beside the growth with the broadcast."""
+    two = worlds["2"]["samples"]
+    overhead = pairs(two, NO_BROADCAST, "raw", key)[1]
+    return {
+        "step": mean_ci(column(worlds["2"], NO_BROADCAST, key)),
+        "saves": mean_ci(pairs(two, "lightning", NO_BROADCAST, key)[1]),
+        "overhead": mean_ci(overhead),
+        "overhead_change": welch(overhead, pairs(worlds["1"]["samples"], "lightning", "raw", key)[1]),
+    }
 
 
 def cpu_summary(worlds: dict) -> dict:
@@ -170,6 +189,14 @@ def print_table(rows: list[dict]) -> None:
             f"    Lightning's overhead grows by {1e6 * oc['mean']:.1f} ± {1e6 * oc['ci']:.1f}; its SIGTERM broadcast "
             f"alone: {1e6 * b['mean']:.1f} ± {1e6 * b['ci']:.1f}"
         )
+        if "without_broadcast" in row:
+            nb = row["without_broadcast"]
+            sv, nc = nb["saves"], nb["overhead_change"]
+            print(
+                f"    Lightning without the broadcast: {1e6 * nb['step']['mean']:.1f} ± {1e6 * nb['step']['ci']:.1f}; "
+                f"saves {1e6 * sv['mean']:.1f} ± {1e6 * sv['ci']:.1f}; its overhead grows by "
+                f"{1e6 * nc['mean']:.1f} ± {1e6 * nc['ci']:.1f}"
+            )
         c = row["cpu"]
         for w in WORLD_SIZES:
             st, o = c["step"][str(w)], c["overhead"][str(w)]

@@ -1,8 +1,9 @@
 """Inside each process of `nox -s bench_ddp`: the paired protocol, under torchrun (launched by benchmarks/ddp.py).
 
 `python -m torch.distributed.run --standalone --nproc-per-node W -m benchmarks.ddp_rank PLAN OUT` starts W processes;
-each runs the same sequence of whole runs (raw, Lightning, the floor; the same order on every rank, since their
-collectives must meet) and writes OUT/rank<R>.json with every sample it took.
+each runs the same sequence of whole runs (raw, Lightning, at world size 2 Lightning without its per-step SIGTERM
+broadcast, then the floor and the collectives alone; the same order on every rank, since their collectives must
+meet) and writes OUT/rank<R>.json with every sample it took.
 
 The step clock. Under torchrun both sides replace the training loader's sampler with a DistributedSampler (the
 raw loop in loop.distributed_loader, Lightning at fit), so a clock in the batch sampler (harness.StepClock) would
@@ -86,11 +87,15 @@ def clocked_loaders(cfg: RunConfig) -> tuple[tuple, FetchClock]:
 
 
 def time_run(impl: str, cfg: RunConfig) -> tuple[float, float, float]:
-    """One whole run of one side: (wall seconds, seconds per step, CPU seconds per step of the main thread)."""
-    harness.side_environment(impl)
-    module = harness.run_module(impl, cfg.workload)
+    """One whole run of one side: (wall seconds, seconds per step, CPU seconds per step of the main thread).
+    NO_BROADCAST is Lightning's run with its per-step SIGTERM broadcast left out (`without_sigterm_broadcast`)."""
+    side = "lightning" if impl == NO_BROADCAST else impl
+    harness.side_environment(side)
+    module = harness.run_module(side, cfg.workload)
     loaders, clock = clocked_loaders(cfg)
-    with tempfile.TemporaryDirectory() as out, harness.quiet_heap():
+    steps = cfg.epochs * cfg.limit_train_batches
+    left_out = without_sigterm_broadcast(steps) if impl == NO_BROADCAST else contextlib.nullcontext()
+    with tempfile.TemporaryDirectory() as out, harness.quiet_heap(), left_out:
         t0 = time.perf_counter()
         module.run(cfg.replace(out=out), loaders=loaders)
         wall = time.perf_counter() - t0
@@ -161,6 +166,31 @@ def time_broadcast(cfg: RunConfig) -> tuple[float, float, float]:
     return time_steps(range(cfg.epochs * cfg.limit_train_batches), broadcast_flag)
 
 
+NO_BROADCAST = "lightning_no_broadcast"  # Lightning's run without its per-step SIGTERM broadcast (world size 2)
+
+
+@contextlib.contextmanager
+def without_sigterm_broadcast(steps: int):
+    """Lightning's training loop with its per-step SIGTERM broadcast (`_TrainingEpochLoop._broadcast_sigterm_tensor`,
+    pytorch-lightning 2.6.6) left out, for one run: what the run would cost without that collective, measured,
+    beside the broadcast timed alone (time_broadcast). Nothing else changes: the broadcast only reads rank 0's
+    SIGTERM flag, which no run here sets. The calls are counted, and a run that made other than one per step
+    (`steps`) fails: a Lightning that moved or renamed the broadcast would otherwise be measured unchanged.
+    A benchmark's ablation, not a setting of Lightning's (Lightning PR #21640 proposes one,
+    `broadcast_sigterm_every_n_steps`, for issue #21487)."""
+    from pytorch_lightning.loops.training_epoch_loop import _TrainingEpochLoop
+
+    keep = _TrainingEpochLoop._broadcast_sigterm_tensor
+    calls = []
+    _TrainingEpochLoop._broadcast_sigterm_tensor = lambda self: calls.append(1)
+    try:
+        yield
+    finally:
+        _TrainingEpochLoop._broadcast_sigterm_tensor = keep
+    if len(calls) != steps:
+        raise RuntimeError(f"Lightning called _broadcast_sigterm_tensor {len(calls)} times in {steps} steps")
+
+
 def measure(impl: str, cfg: RunConfig) -> tuple[float, float, float]:
     """(wall seconds, seconds per step, main-thread CPU seconds per step) of one run."""
     if os.environ.get("PAIRED_DDP_TRACE"):
@@ -172,20 +202,22 @@ def measure(impl: str, cfg: RunConfig) -> tuple[float, float, float]:
 
 def run_case(case: dict, rounds: list[int], seed: int) -> list[dict]:
     """The paired protocol of harness.protocol for one case, on every rank in the same order: per round, each
-    run length (shuffled) once per side, raw and Lightning back to back (alternating which goes first), then
-    the floor, then (at world size 2) the collectives alone (ALONE)."""
+    run length (shuffled) once per side, raw and Lightning back to back (alternating which goes first; at world
+    size 2 Lightning without its SIGTERM broadcast, NO_BROADCAST, after them or before them, so Lightning sits
+    between the two it is paired with), then the floor, then (at world size 2) the collectives alone (ALONE)."""
     cfg = base_config(case["workload"], "cpu", case["precision"], epochs=case["epochs"])
     limits = case["limits"]
     rng = random.Random(seed)
+    sides = ["raw", "lightning", NO_BROADCAST] if world().distributed else ["raw", "lightning"]
     last = ["floor", *ALONE] if world().distributed else ["floor"]
-    for impl in ["raw", "lightning", *last]:  # warm-up, not recorded
+    for impl in [*sides, *last]:  # warm-up, not recorded
         measure(impl, cfg.replace(limit_train_batches=min(limits)))
     samples = []
     for r in rounds:
         order = list(limits)
         rng.shuffle(order)
         for i, limit in enumerate(order):
-            seq = ["raw", "lightning"] if (r + i) % 2 == 0 else ["lightning", "raw"]
+            seq = sides if (r + i) % 2 == 0 else sides[::-1]
             for impl in [*seq, *last]:
                 wall, step, cpu = measure(impl, cfg.replace(limit_train_batches=limit))
                 samples.append(

@@ -342,6 +342,11 @@ def plot_ddp(cases: list[dict], path: Path) -> None:
         ("Lightning − raw: 2 − 1", lambda c: c["overhead_change"], dict(color="#c9b3f0")),
         ("Lightning's SIGTERM broadcast alone", lambda c: c.get("sigterm_broadcast"),
          dict(color="white", edgecolor=IMPL_COLORS["lightning"], hatch="//")),
+        ("what leaving the broadcast out saves Lightning (paired)",
+         lambda c: c.get("without_broadcast", {}).get("saves"),
+         dict(color="white", edgecolor=IMPL_COLORS["lightning"], hatch="xx")),
+        ("Lightning without the broadcast − raw: 2 − 1",
+         lambda c: c.get("without_broadcast", {}).get("overhead_change"), dict(color="#e6dcf7", edgecolor="#c9b3f0")),
     ]  # fmt: skip
     width = 0.8 / len(bars)
     for k, (label, pick, style) in enumerate(bars):

@@ -79,8 +79,38 @@ def ddp_section(info: dict, versions: dict, source: Path, when: str, plot: Path,
             f"| {c['workload']} {c['precision']} | {' | '.join(cells)} | {alone} | {pm(oc['mean'], oc['ci'])} µs "
             f"| {flag} |"
         )
-    out += ["", *rank_line(cases), *cpu_table(cases)]
+    out += ["", *ablation_table(cases), *rank_line(cases), *cpu_table(cases)]
     return out + [f"![DDP]({(rel / plot.name).as_posix()})", ""]
+
+
+def ablation_table(cases: list[dict]) -> list[str]:
+    """Lightning at world size 2 with its per-step SIGTERM broadcast left out, paired with the Lightning run beside
+    it: what the broadcast costs inside a run, waiting included, to set beside the broadcast timed alone."""
+    cases = [c for c in cases if "without_broadcast" in c]  # a run saved before the ablation has none
+    if not cases:
+        return []
+    out = [
+        "Lightning without that broadcast, at world size 2: the same Lightning run with "
+        "`_TrainingEpochLoop._broadcast_sigterm_tensor` turned into nothing for the run (the benchmark's ablation, "
+        "not a Lightning setting: there is none in 2.6.6; Lightning issue #21487 reports this broadcast's per-step "
+        "cost on GPUs, and PR #21640 proposes `broadcast_sigterm_every_n_steps`). Its calls are counted (one per "
+        "step, or the run fails). Each such run is paired with the Lightning run beside it, so what leaving the "
+        "broadcast out saves includes the waiting it causes inside a run, which the broadcast timed alone does not "
+        "show:",
+        "",
+        "| case | Lightning µs/step | without the broadcast | leaving it out saves (paired) | the broadcast alone | "
+        "Lightning − raw, 2 minus 1 | without the broadcast, 2 minus 1 | saves, CPU µs |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in cases:
+        nb, light = c["without_broadcast"], c["worlds"]["2"]["step"]["lightning"]
+        b, oc, nc = c["sigterm_broadcast"], c["overhead_change"], nb["overhead_change"]
+        out.append(
+            f"| {c['workload']} {c['precision']} | {step_us(light)} | {step_us(nb['step'])} | "
+            f"{step_us(nb['saves'])} | {step_us(b)} | {pm(oc['mean'], oc['ci'])} | {pm(nc['mean'], nc['ci'])} | "
+            f"{step_us(c['cpu']['without_broadcast']['saves'])} |"
+        )
+    return out + [""]
 
 
 def rank_line(cases: list[dict]) -> list[str]:

@@ -90,7 +90,14 @@ def test_summary_and_report_give_what_ddp_adds_per_side(tmp_path):
     rows = [{"round": r, "limit": 40, "steps": 80, "impl": "allreduce", "seconds": 0.1, "step_seconds": t,
              "cpu_step_seconds": 0.1 * t} for r, t in enumerate(alone)]  # fmt: skip
     samples[(0, 2, 0)] += rows + [{**r, "impl": "sigterm_broadcast", "step_seconds": 0.2e-3} for r in rows]
+    # Lightning without its SIGTERM broadcast: 0.25 ms faster at world size 2, so its overhead grows by 0.05 ms
+    no_broadcast = _samples(rng, {ddp.NO_BROADCAST: 4.95e-3}, 6, case["limits"])
+    samples[(0, 2, 0)] += no_broadcast
     (row,) = ddp.summarize([case], samples)
+    nb = row["without_broadcast"]
+    assert nb["saves"]["mean"] == pytest.approx(0.25e-3, abs=10e-6) and nb["saves"]["n"] == 12
+    assert nb["overhead_change"]["mean"] == pytest.approx(0.05e-3, abs=10e-6)
+    assert row["cpu"]["without_broadcast"]["saves"]["mean"] == pytest.approx(0.125e-3, abs=10e-6)
     assert row["allreduce"]["mean"] == pytest.approx(1.5025e-3) and row["allreduce"]["share_of_floor"] == pytest.approx(
         0.75, abs=0.01
     )
@@ -106,7 +113,25 @@ def test_summary_and_report_give_what_ddp_adds_per_side(tmp_path):
     assert "2 ranks plus torchrun's agent on 2 cores" in text and "1,502.5 ± 2.0 µs (75% of the floor's)" in text
     assert "| 200.0 ± 0.0 µs |" in text  # the SIGTERM broadcast alone
     assert "Lightning's overhead in CPU time grows by 150." in text
+    assert re.search(r"\| autoencoder 32-true \| 5,2\d\d\.\d ± [\d.]+ \| 4,9\d\d\.\d ± [\d.]+ \| 2[45]\d\.\d ± ", text)
     assert (tmp_path / "ddp.png").stat().st_size > 10_000
+
+
+def test_without_sigterm_broadcast_leaves_out_lightnings_broadcast_counts_and_restores_it():
+    """The ablation names the method pytorch-lightning calls every step under DDP; it counts the calls, fails a
+    run that made other than one per step, and puts the method back (a run under it is timed by bench_ddp)."""
+    from pytorch_lightning.loops.training_epoch_loop import _TrainingEpochLoop
+
+    keep = _TrainingEpochLoop._broadcast_sigterm_tensor
+    with ddp_rank.without_sigterm_broadcast(steps=2):
+        assert _TrainingEpochLoop._broadcast_sigterm_tensor is not keep
+        for _ in range(2):
+            assert _TrainingEpochLoop._broadcast_sigterm_tensor(None) is None  # no collective, no process group
+    assert _TrainingEpochLoop._broadcast_sigterm_tensor is keep
+    with pytest.raises(RuntimeError, match="called _broadcast_sigterm_tensor 0 times in 3 steps"):
+        with ddp_rank.without_sigterm_broadcast(steps=3):
+            pass
+    assert _TrainingEpochLoop._broadcast_sigterm_tensor is keep
 
 
 @pytest.mark.parametrize(
@@ -136,7 +161,9 @@ def test_the_whole_pipeline_under_torchrun_saves_a_run_the_report_reads(tmp_path
     assert info["kind"] == "ddp" and info["smoke"] and set(row["worlds"]) == {"1", "2"}
     impls = {"raw", "lightning", "floor"}
     assert {s["impl"] for s in row["worlds"]["1"]["samples"]} == impls
-    assert {s["impl"] for s in row["worlds"]["2"]["samples"]} == impls | {"allreduce", "sigterm_broadcast"}
+    assert {s["impl"] for s in row["worlds"]["2"]["samples"]} == impls | {"allreduce", "sigterm_broadcast",
+                                                                           ddp.NO_BROADCAST}  # fmt: skip
+    assert "saves" in row["without_broadcast"]  # its runs made one broadcast call a step (or the run failed)
     report = subprocess.run(
         [sys.executable, "-m", "benchmarks.report", "--results", str(results), str(saved)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
