@@ -360,7 +360,8 @@ def plot_ddp(cases: list[dict], path: Path) -> None:
     ax2.set_xticks(range(len(cases)), labels)
     ax2.set_ylabel("world size 2 − world size 1, per step (µs)")
     ax2.set_title("What DDP adds to a step, and its parts timed alone, 95% CI")
-    ax2.legend(fontsize=7)
+    ax2.set_ylim(top=ax2.get_ylim()[1] * 1.3)  # room for the legend above the bars
+    ax2.legend(fontsize=7, ncol=2, loc="upper right")
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
