@@ -102,7 +102,7 @@ def instructions(session: nox.Session) -> None:
 
 @nox.session
 def bench_ddp(session: nox.Session) -> None:
-    """Raw DDP vs Lightning's, per step, world size 1 and 2 under torchrun (CPU, gloo, ~7 min); saves NNNN_ddp.json."""
+    """Raw DDP vs Lightning's, per step, world size 1 and 2 under torchrun (CPU, gloo, ~8 min); saves NNNN_ddp.json."""
     session.install("-e", ".[bench]")
     session.run(_python(session), "-m", "benchmarks.ddp", *session.posargs)
 

@@ -1,4 +1,4 @@
-"""Raw DistributedDataParallel against Lightning's strategy="ddp", per step, on CPU: `nox -s bench_ddp` (~7 min here).
+"""Raw DistributedDataParallel against Lightning's strategy="ddp", per step, on CPU: `nox -s bench_ddp` (~8 min here).
 
     python -m benchmarks.ddp [--smoke] [--rounds N] [--results results]
 
