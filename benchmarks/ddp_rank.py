@@ -237,8 +237,10 @@ def one_process_group(cfg: RunConfig):
     Each side joins the job's group only if it is not there yet (loop.start_processes; Lightning's
     `_init_dist_connection`), so both find this one and neither pays for joining inside its runs. The raw side
     also leaves the group at the end of its run (loop.stop_processes): that is turned into nothing while the
-    runs go on, because a group started again in the same process after the raw side's left was seen to hang
-    in gloo's connect (Lightning's init after a raw run, the old group's transport thread still there). Neither
+    runs go on, because a group started again in the same process can hang in gloo's connect: the destroyed
+    default group's name counter is reset, so the new group's rendezvous keys in torchrun's store are the old
+    group's, and a rank that arrives first may read the other's old address and retry it until gloo's timeout
+    (pytorch/pytorch#55967; plain init / destroy / init under torchrun does it when one rank is late). Neither
     the joining nor the leaving is inside a step; the wall time of a run (its fixed cost) holds neither, on
     either side."""
     if not world().distributed:
