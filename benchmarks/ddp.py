@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import ddp_rank
 from benchmarks import runs as R
 from benchmarks.cases import THREADS, base_config
 from benchmarks.stats import analyse, mean_ci, pairs, welch
@@ -43,8 +44,8 @@ from raw_torch.common.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPLS = ("raw", "lightning", "floor")
-ALONE = ("allreduce", "sigterm_broadcast")  # ddp_rank.ALONE: collectives timed on their own at world size 2
-NO_BROADCAST = "lightning_no_broadcast"  # ddp_rank.NO_BROADCAST: Lightning without its SIGTERM broadcast (size 2)
+ALONE = tuple(ddp_rank.ALONE)  # the collectives timed on their own at world size 2
+NO_BROADCAST = ddp_rank.NO_BROADCAST  # Lightning without its SIGTERM broadcast, at world size 2
 WORLD_SIZES = (1, 2)
 # Per rank, a run length must fit in the rank's share of an epoch: the autoencoder (synthetic) has 86 batches of
 # 32 per rank at world size 2, the minimal example 50 batches of 4.
