@@ -30,7 +30,7 @@ def _machine(session: nox.Session, device: str) -> str | None:
         f"if {device!r} == 'cuda' and not torch.cuda.is_available():\n"
         "    print('none')\n"
         "else:\n"
-        f"    from benchmarks.machine import machine_name; print(machine_name({device!r}))"
+        f"    from benchmarks.store.machine import machine_name; print(machine_name({device!r}))"
     )
     last = session.run(_python(session), "-c", code, silent=True).strip().splitlines()[-1]
     return None if last == "none" else last

@@ -1,1 +1,6 @@
-"""pytest-benchmark suite: what Lightning costs per step, per feature and per model size."""
+"""The instruments that measure what Lightning costs, one subpackage each, beside the pytest-benchmark cases.
+
+clock/ (the step clock: `nox -s bench`, `bench_gpu`, `resolve`), instructions/ (`nox -s instructions`),
+ddp/ (`nox -s bench_ddp`), report/ (`nox -s report`); store/ saves and finds their runs. The case files
+(`bench_*.py`, `cases.py`, `conftest.py`) stay here, where pytest collects them.
+"""

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import harness
 from benchmarks.cases import FEW_ROUNDS, case
+from benchmarks.clock import harness
 
 OFF = dict(progress_bar=False, logger=False, checkpoint_every=0, sanity_check=False, model_summary=False)
 FEATURES = {

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import harness
 from benchmarks.cases import WORKLOADS, case, case_id, resolve_triples
+from benchmarks.clock import harness
 from raw_torch.common.config import dataset_name
 
 

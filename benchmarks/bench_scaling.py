@@ -15,8 +15,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks import harness
 from benchmarks.cases import FEW_ROUNDS, base_config
+from benchmarks.clock import harness
 
 # (hidden, batch, epochs, limits): synthetic has 5,500 training images
 POINTS = [

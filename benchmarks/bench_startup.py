@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import harness
 from benchmarks.cases import MATRIX, base_config, case_id, need_device
+from benchmarks.clock import harness
 from raw_torch.common.config import phases
 from with_lightning.trainer import History, make_trainer
 

@@ -1,6 +1,6 @@
 """Per-step and fixed cost of raw PyTorch, Lightning and the floor, for every case of the matrix.
 
-test_step_cost  the paired interleaved protocol (benchmarks/harness.py): per-step time (step clock), fixed
+test_step_cost  the paired interleaved protocol (benchmarks/clock/harness.py): per-step time (step clock), fixed
                 cost (t(n) = a + b*n) and Lightning's overhead, with 95% confidence intervals, stored in
                 extra_info. pytest-benchmark's own number for it is the wall time of the whole protocol.
 test_fit        pytest-benchmark's native measurement: one whole run at the longest length, per
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import harness
 from benchmarks.cases import MATRIX, case, case_id, need_device, rounds_for
+from benchmarks.clock import harness
 from raw_torch.common.config import PRECISIONS, WORKLOADS, dataset_name, resolve_device
 
 IDS = [case_id(*c) for c in MATRIX]

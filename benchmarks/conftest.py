@@ -22,7 +22,7 @@ from pytest_benchmark.storage.file import FileStorage
 from pytest_benchmark.utils import safe_dumps
 
 from benchmarks.cases import ROUNDS, THREADS
-from benchmarks.machine import versions
+from benchmarks.store.machine import versions
 from raw_torch.common.files import atomic_write
 
 

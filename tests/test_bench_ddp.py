@@ -15,9 +15,11 @@ import pytest
 from conftest import child_env, run_side
 from scipy import stats as sps
 
-from benchmarks import ddp, ddp_rank, harness, stats
 from benchmarks.cases import base_config
-from benchmarks.report_ddp import ddp_section
+from benchmarks.clock import harness, stats
+from benchmarks.ddp import rank as ddp_rank
+from benchmarks.ddp import session as ddp
+from benchmarks.report.ddp import ddp_section
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from conftest import child_env, run_side
 
-from benchmarks import harness, stats
 from benchmarks.cases import base_config
+from benchmarks.clock import harness, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -219,7 +219,7 @@ def test_a_resolve_run_saved_before_the_drift_aware_interval_is_rederived_from_i
 def test_the_gpu_sweep_section_reports_what_the_protocol_measured(tmp_path):
     """The GPU sweep's report section and plot, fed by a real (tiny, CPU) run of the same protocol on the
     on-device input path: one table row per point, with raw / floor, and a PNG."""
-    from benchmarks.report_gpu import gpu_scaling_section
+    from benchmarks.report.gpu import gpu_scaling_section
 
     cfg = base_config("autoencoder", "cpu", "bf16-mixed", hidden=8, batch_size=256, epochs=1, data_on_device=True)
     result = harness.protocol(cfg, [2, 3], 1)

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import call
 
-from benchmarks import instructions, report
+from benchmarks.instructions import session as instructions
+from benchmarks.report import build as report
 from raw_torch.common.cli import build_evaluate_parser, build_parser
 
 SIDES = ("raw_torch", "with_lightning")

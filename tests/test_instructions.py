@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import attribution as A
-from benchmarks.callgrind import LAYERS, layer_of, parse
-from benchmarks.components import classify
-from benchmarks.counting import WINDOWS, OpcodeCounter, Windows, WindowsDone
+from benchmarks.instructions import attribution as A
+from benchmarks.instructions.callgrind import LAYERS, layer_of, parse
+from benchmarks.instructions.components import classify
+from benchmarks.instructions.counting import WINDOWS, OpcodeCounter, Windows, WindowsDone
 
 SMALL = Path(__file__).parent / "data" / "small.callgrind"
 
@@ -192,8 +192,9 @@ def test_opcodes_are_counted_inside_windows_only():
 def test_the_report_explains_the_committed_run(tmp_path):
     """The saved `nox -s instructions` run beside the reference bench run: the section is there, the parts
     add up to the measured difference, and the catch-all parts stay under 10% of Lightning's extra."""
-    from benchmarks import report, report_instructions
-    from benchmarks.runs import load_run, newest_of_kind
+    from benchmarks.report import build as report
+    from benchmarks.report import instructions as report_instructions
+    from benchmarks.store.runs import load_run, newest_of_kind
 
     folder = Path(__file__).resolve().parents[1] / "results" / "cpu-amd-epyc-2core" / "Linux-CPython-3.11-64bit"
     source = newest_of_kind(folder, "instructions")
@@ -223,7 +224,7 @@ def test_the_callgrind_counter_notes_each_window_and_its_collections():
     dump is and how many collections of each generation ran inside it."""
     import gc
 
-    from benchmarks.counting import callgrind_counter
+    from benchmarks.instructions.counting import callgrind_counter
 
     manifest: list = []
     start, stop = callgrind_counter(manifest)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.callgrind import LAYERS
+from benchmarks.instructions.callgrind import LAYERS
 
 INTERPRETER = "interpreter"
 

@@ -3,7 +3,7 @@
     python -m benchmarks.ddp [--smoke] [--rounds N] [--results results]
 
 Every case runs at world size 1 and 2, each world size in processes started the standard way,
-`python -m torch.distributed.run --standalone --nproc-per-node W -m benchmarks.ddp_rank ...`, gloo, one torch
+`python -m torch.distributed.run --standalone --nproc-per-node W -m benchmarks.ddp.rank ...`, gloo, one torch
 thread per rank. Inside each rank, the paired protocol of the single-process benchmark (harness.protocol): per
 round, every run length once per side, raw and Lightning back to back, the order alternating, then the floor
 (the bare step through DistributedDataParallel on batches in memory), then, at world size 2, two collectives
@@ -34,15 +34,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import ddp_rank
-from benchmarks import runs as R
 from benchmarks.cases import THREADS, base_config
-from benchmarks.stats import analyse, mean_ci, pairs, welch
-from raw_torch.common.cli import Parser, main_guard
+from benchmarks.clock.stats import analyse, mean_ci, pairs, welch
+from benchmarks.ddp import rank as ddp_rank
+from benchmarks.store import runs as R
+from raw_torch.common.cli import Parser
 from raw_torch.common.config import check_creatable
 from raw_torch.common.errors import UsageError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IMPLS = ("raw", "lightning", "floor")
 ALONE = tuple(ddp_rank.ALONE)  # the collectives timed on their own at world size 2
 NO_BROADCAST = ddp_rank.NO_BROADCAST  # Lightning without its SIGTERM broadcast, at world size 2
@@ -65,7 +65,7 @@ def launch(world_size: int, plan: dict, work: Path) -> list[dict]:
     plan_file = out / "plan.json"
     plan_file.write_text(json.dumps(plan))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(world_size),
-           "-m", "benchmarks.ddp_rank", str(plan_file), str(out)]  # fmt: skip
+           "-m", "benchmarks.ddp.rank", str(plan_file), str(out)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT)}
     with open(out / "log.txt", "w") as log:
         done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, timeout=LAUNCH_TIMEOUT)
@@ -165,7 +165,7 @@ def column(world: dict, impl: str, key: str = "step_seconds") -> list[float]:
 def machine_info() -> dict:
     import torch.distributed as dist
 
-    from benchmarks.machine import versions
+    from benchmarks.store.machine import versions
 
     return {"paired": versions(), "python": sys.version, "gloo": dist.is_gloo_available()}
 
@@ -243,7 +243,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_ddp: saved {target} ({time.time() - t0:.0f} s)")
     print_table(rows)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main_guard("benchmarks.ddp", main))

@@ -11,17 +11,16 @@ prose states (lengths, batch sizes, rounds, data), is read from the saved JSON.
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
-from benchmarks import plots as P
-from benchmarks.fmt import commit_words, fit_pm, pm, step_us
-from benchmarks.report_ddp import ddp_part
-from benchmarks.report_gpu import gpu_scaling_section
-from benchmarks.report_instructions import instructions_section
-from benchmarks.runs import load_run, newest_of_kind, newest_runs
-from benchmarks.stats import rederive_resolve
-from raw_torch.common.cli import Parser, main_guard
+from benchmarks.clock.stats import rederive_resolve
+from benchmarks.report import plots as P
+from benchmarks.report.ddp import ddp_part
+from benchmarks.report.fmt import commit_words, fit_pm, pm, step_us
+from benchmarks.report.gpu import gpu_scaling_section
+from benchmarks.report.instructions import instructions_section
+from benchmarks.store.runs import load_run, newest_of_kind, newest_runs
+from raw_torch.common.cli import Parser
 from raw_torch.common.config import WORKLOADS, check_creatable
 from raw_torch.common.errors import UsageError
 from raw_torch.common.files import atomic_write
@@ -406,7 +405,3 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(text)
     print(f"wrote {target}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main_guard("benchmarks.report", main))

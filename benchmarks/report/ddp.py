@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import plots as P
-from benchmarks.fmt import commit_words, pm, step_us
-from benchmarks.runs import load_run, newest_of_kind
+from benchmarks.report import plots as P
+from benchmarks.report.fmt import commit_words, pm, step_us
+from benchmarks.store.runs import load_run, newest_of_kind
 
 SIDES = (("floor", "floor"), ("raw", "raw"), ("lightning", "Lightning"))
 

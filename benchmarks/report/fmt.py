@@ -1,4 +1,4 @@
-"""How the report writes its numbers: one formatter for every section (report.py and the modules of its parts)."""
+"""How the report writes its numbers: one formatter for every section (build.py and the modules of its parts)."""
 
 from __future__ import annotations
 

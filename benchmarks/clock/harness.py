@@ -1,5 +1,5 @@
 """How the benchmarks measure: timed runs, the floor, the paired interleaved protocol, the resolve protocol's
-triples, and the start-up and memory probes. The statistics are in `stats.py`, the machine in `machine.py`.
+triples, and the start-up and memory probes. The statistics are in `stats.py`, the machine in `../store/machine.py`.
 
 Two measurements of every run, both non-intrusive (nothing is added to either side's code):
   * the step clock (StepClock): the time at which each training batch is fetched, noted by a wrapper
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks.stats import analyse, analyse_resolve
+from benchmarks.clock.stats import analyse, analyse_resolve
 from raw_torch import loop
 from raw_torch.common.config import RunConfig, resolve_device
 from raw_torch.common.data import make_loaders
@@ -277,8 +277,8 @@ def time_imports() -> tuple[float, float]:
 
 
 def peak_rss_mb(argv: list[str]) -> float:
-    """Peak resident memory (MiB) of a fresh process running `python -m benchmarks.peak_rss argv...`."""
-    out = subprocess.run([sys.executable, "-m", "benchmarks.peak_rss", *argv], capture_output=True, text=True)
+    """Peak resident memory (MiB) of a fresh process running `python -m benchmarks.clock.peak_rss argv...`."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.clock.peak_rss", *argv], capture_output=True, text=True)
     lines = out.stderr.strip().splitlines()
     if out.returncode != 0 or not lines or not lines[-1].startswith("peak_rss_mib "):
         raise RuntimeError(f"{argv} failed ({out.returncode}): {lines[-3:]}")

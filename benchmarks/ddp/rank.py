@@ -1,6 +1,6 @@
-"""Inside each process of `nox -s bench_ddp`: the paired protocol, under torchrun (launched by benchmarks/ddp.py).
+"""Inside each process of `nox -s bench_ddp` (launched by session.py): the paired protocol, under torchrun.
 
-`python -m torch.distributed.run --standalone --nproc-per-node W -m benchmarks.ddp_rank PLAN OUT` starts W processes;
+`python -m torch.distributed.run --standalone --nproc-per-node W -m benchmarks.ddp.rank PLAN OUT` starts W processes;
 each runs the same sequence of whole runs (raw, Lightning, at world size 2 Lightning without its per-step SIGTERM
 broadcast, then the floor and the collectives alone; the same order on every rank, since their collectives must
 meet) and writes OUT/rank<R>.json with every sample it took.
@@ -30,8 +30,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from benchmarks import harness
 from benchmarks.cases import base_config
+from benchmarks.clock import harness
 from raw_torch import loop
 from raw_torch.common.config import RunConfig, resolve_device
 from raw_torch.common.data import make_loaders

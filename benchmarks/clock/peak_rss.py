@@ -1,6 +1,6 @@
 """Peak resident memory of `python -m MODULE ARGS...`, measured like /usr/bin/time does, printed in MiB.
 
-    python -m benchmarks.peak_rss raw_torch.minimal --epochs 1 ...
+    python -m benchmarks.clock.peak_rss raw_torch.minimal --epochs 1 ...
 
 Why this little relay: Linux carries a process's high-water RSS across exec, and Python starts a
 subprocess by vfork, so a command launched straight from a pytest process that holds torch (~1 GB)

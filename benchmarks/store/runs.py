@@ -71,7 +71,7 @@ def save(results: Path, kind: str, version: str, machine_info: dict, extra_info:
     never overwrites."""
     import datetime
 
-    from benchmarks.machine import machine_id, machine_name
+    from benchmarks.store.machine import machine_id, machine_name
     from raw_torch.common.files import atomic_write
 
     payload = {

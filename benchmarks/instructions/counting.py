@@ -27,7 +27,7 @@ from collections import Counter
 
 import torch
 
-from benchmarks.components import component_of
+from benchmarks.instructions.components import component_of
 
 WINDOWS = ((24, 32), (32, 48), (48, 72))  # fetch indices: 8, 16 and 24 steps in one run
 SHORT_WINDOWS = ((12, 18), (18, 30), (30, 48))  # 6, 12 and 18 steps
@@ -140,7 +140,7 @@ def run_windows(item: dict, start, stop) -> None:
 
     from torch.utils.data import DataLoader
 
-    from benchmarks import harness
+    from benchmarks.clock import harness
     from raw_torch.common.data import make_loaders
 
     cfg, windows = case_config(item), item["windows"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import plots as P
-from benchmarks.fmt import pm
+from benchmarks.report import plots as P
+from benchmarks.report.fmt import pm
 
 
 def gpu_scaling_section(rows: list[dict], plot: Path, rel: Path) -> list[str]:

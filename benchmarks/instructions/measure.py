@@ -1,6 +1,6 @@
 """`nox -s instructions`, the whole session: the valgrind processes, the native opcode and timing passes,
 the arithmetic (attribution.py) and the saved JSON, which `nox -s report` turns into its instructions
-section. Kept apart from instructions.py, which is also what runs inside valgrind."""
+section. Kept apart from valgrind.py, which is also what runs inside valgrind."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import attribution as A
-from benchmarks import runs as R
-from benchmarks.callgrind import LAYERS, parse
-from benchmarks.components import COMPONENTS, RULES
-from benchmarks.counting import QUIET_LOGGING, SHORT_WINDOWS, WINDOWS
+from benchmarks.instructions import attribution as A
+from benchmarks.instructions.callgrind import LAYERS, parse
+from benchmarks.instructions.components import COMPONENTS, RULES
+from benchmarks.instructions.counting import QUIET_LOGGING, SHORT_WINDOWS, WINDOWS
+from benchmarks.store import runs as R
 
 TIMED_RUNS = 7  # native runs per timed case, for the instructions-per-µs rate
 
@@ -26,7 +26,7 @@ def opcode_pass(items: list[dict]) -> dict[int, dict]:
     """Opcodes per step per component, natively (no valgrind), for every item with Python around its step."""
     import torch
 
-    from benchmarks.counting import OpcodeCounter, run_windows
+    from benchmarks.instructions.counting import OpcodeCounter, run_windows
 
     torch.set_num_threads(1)
     out = {}
@@ -45,8 +45,8 @@ def opcode_pass(items: list[dict]) -> dict[int, dict]:
 def timing_pass(items: list[dict]) -> dict[str, dict]:
     """µs per step of the main 32-true raw and Lightning cases, natively, over the same step positions as the
     windows (median over TIMED_RUNS runs of each position's interval, then the mean over positions)."""
-    from benchmarks import harness
-    from benchmarks.counting import case_config
+    from benchmarks.clock import harness
+    from benchmarks.instructions.counting import case_config
 
     out = {}
     for item in items:
@@ -110,7 +110,7 @@ def machine_info() -> dict:
     """What the counts depend on: the processor's instruction set level and the library builds."""
     import torch
 
-    from benchmarks.machine import versions
+    from benchmarks.store.machine import versions
 
     flags = ""
     try:
@@ -133,7 +133,7 @@ def machine_info() -> dict:
 
 
 def measure_and_save(items: list[dict], results: Path, keep: Path | None, smoke: bool) -> int:
-    from benchmarks.instructions import no_aslr, run_valgrind
+    from benchmarks.instructions.valgrind import no_aslr, run_valgrind
 
     t0 = time.time()
     work = Path(tempfile.mkdtemp(prefix="paired-callgrind-", dir=keep))

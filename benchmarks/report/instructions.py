@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import attribution as A
-from benchmarks import plots as P
+from benchmarks.instructions import attribution as A
+from benchmarks.report import plots as P
 
 LINEAR = 0.002  # the bound on how far three run lengths may stray from a line
 TOLERANCE = 0.15  # an attribution confirmed by an independent measurement lands within ±15% of it

@@ -1,0 +1,8 @@
+"""`python -m benchmarks.report`: see build.py beside this file."""
+
+import sys
+
+from benchmarks.report import main
+from raw_torch.common.cli import main_guard
+
+sys.exit(main_guard("benchmarks.report", main))
