@@ -82,6 +82,49 @@ def test_with_lightning_never_imports_the_raw_lesson():
     assert not set(LESSON) & imports_of("from raw_torch.common import checkpoints")
 
 
+def import_graph(root: Path, packages=("raw_torch", "with_lightning", "benchmarks")) -> dict[str, set[str]]:
+    """{module: the project's modules it imports}, a package as its __init__; imports inside functions count."""
+    modules = {}
+    for package in packages:
+        for path in (root / package).rglob("*.py"):
+            parts = path.relative_to(root).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return {
+        name: {n for n in imports_of(path.read_text()) if n in modules and n != name and not name.startswith(n + ".")}
+        for name, path in modules.items()
+    }
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of the graph (its modules in order), or [] where there is none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> list[str]:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt, path + [nxt])):
+                return found
+        state[node] = 2
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start, [start])):
+            return found
+    return []
+
+
+def test_no_import_cycle():
+    """The instruments import the shared code and each other one way only (a package importing its own modules
+    lazily, as each instrument's `main` does, is not a cycle). Control: a cycle written in is found."""
+    graph = import_graph(ROOT)
+    assert len(graph) >= 50 and "benchmarks.instructions.session" in graph
+    assert import_cycle(graph) == []
+    looped = {**graph, "benchmarks.store.runs": graph["benchmarks.store.runs"] | {"benchmarks.report.build"}}
+    assert import_cycle(looped)[0] in ("benchmarks.store.runs", "benchmarks.report.build")
+
+
 @pytest.mark.parametrize("impl", ["raw", "lightning"])
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_every_flag_default_is_its_settings_default(workload, impl):
