@@ -118,6 +118,8 @@ BAD_INPUTS = [
     ("report", "runs", ["{empty}"], "{empty}: is a folder; name a saved run's JSON file"),
     ("report", "--results", ["--results", "{file}"], "--results {file}: is a file, not a folder"),
     ("report", "--results", ["--results", "{empty}"], "no saved runs under {empty}/"),
+    ("report", "--readme", ["--readme", "{file}"], "--readme {file}: no single '<!-- answer"),
+    ("report", "--readme", ["--readme", "{empty}/README.md"], "--readme {empty}/README.md: No such file"),
     ("instructions", "--results", ["--results", "{file}"], "--results {file}: is a file, not a folder"),
     ("instructions", "--keep", ["--keep", "{file}/cg"], "--keep {file}/cg: cannot be created, {file} is a file"),
     ("instructions", "--smoke", ["--smoke=1"], "--smoke: ignored explicit argument"),

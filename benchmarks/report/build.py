@@ -11,10 +11,12 @@ prose states (lengths, batch sizes, rounds, data), is read from the saved JSON.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from benchmarks.clock.stats import rederive_resolve
 from benchmarks.report import plots as P
+from benchmarks.report.answer import answer_section, splice
 from benchmarks.report.ddp import ddp_part
 from benchmarks.report.fmt import commit_words, fit_pm, pm, step_us
 from benchmarks.report.gpu import gpu_scaling_section
@@ -366,6 +368,7 @@ def build_report(paths: list[Path], results: Path) -> str:
     lines = [
         "# Benchmark report",
         "",
+        *answer_section(paths, plots / "answer.png", Path("plots")),
         "Made by `nox -s report` from the newest saved run of each machine folder in `results/`; every number "
         "below is read from that JSON (written by `nox -s bench`). How it is measured: `benchmarks/harness.py`.",
         "",
@@ -383,6 +386,10 @@ def build_parser() -> Parser:
     ap.add_argument(
         "--results", type=Path, default=Path("results"), metavar="DIR", help="results folder (default results/)"
     )
+    ap.add_argument(
+        "--readme", type=Path, default=None, metavar="FILE",
+        help="also write the answer into FILE, between its answer markers (nox -s report: README.md)",
+    )  # fmt: skip
     return ap
 
 
@@ -393,6 +400,13 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"{path}: is a folder; name a saved run's JSON file (or none: the newest per machine)")
         if not path.is_file():
             raise UsageError(f"{path}: no such file")
+    readme = None
+    if args.readme is not None:
+        try:
+            readme = args.readme.read_text()
+            splice(readme, [])
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--readme {args.readme}: {getattr(e, 'strerror', None) or e}") from None
     if args.results.exists() and not args.results.is_dir():
         raise UsageError(f"--results {args.results}: is a file, not a folder")
     paths = args.runs or newest_runs(args.results)
@@ -404,4 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     with atomic_write(target) as tmp:  # never half a report
         tmp.write_text(text)
     print(f"wrote {target}")
+    if readme is not None:
+        rel = Path(os.path.relpath(args.results / "plots", args.readme.resolve().parent))
+        with atomic_write(args.readme) as tmp:
+            tmp.write_text(splice(readme, answer_section(paths, args.results / "plots" / "answer.png", rel)))
+        print(f"wrote the answer into {args.readme}")
     return 0

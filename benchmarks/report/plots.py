@@ -365,3 +365,52 @@ def plot_ddp(cases: list[dict], path: Path) -> None:
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
+
+
+ANSWER_MARKERS = {"cases": "o", "sweep": "s", "DDP, 2 ranks": "D"}
+ANSWER_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e")
+
+
+def plot_answer(points: list[dict], path: Path, shares: tuple[float, ...]) -> None:
+    """Lightning's overhead per step (µs) against the raw step (µs), both log scales, every measured point with
+    its 95% interval, labelled by case; one colour per machine, one marker per kind of run; dashed guide lines
+    where the overhead is each share (100%, 10%, 1%) of the raw step."""
+    fig, ax = plt.subplots(figsize=(10, 6.5))
+    machines = list(dict.fromkeys(p["machine"] for p in points))
+    shown = [p for p in points if p["overhead_us"] > 0 and p["raw_us"] > 0]  # a log scale holds no value <= 0
+    for m, color in zip(machines, ANSWER_COLORS, strict=False):
+        for kind, marker in ANSWER_MARKERS.items():
+            pts = [p for p in shown if p["machine"] == m and p["kind"] == kind]
+            if not pts:
+                continue
+            xs, ys = [p["raw_us"] for p in pts], [p["overhead_us"] for p in pts]
+            lo = [min(nan0(p["ci_us"]), 0.95 * p["overhead_us"]) for p in pts]  # the bar stays above zero
+            hi = [nan0(p["ci_us"]) for p in pts]
+            ax.errorbar(xs, ys, yerr=[lo, hi], fmt=marker, color=color, capsize=2, ms=5, lw=0.8,
+                        label=f"{m}: {kind} ({', '.join(sorted({p['source'].name for p in pts}))})")  # fmt: skip
+            for p, x, y in zip(pts, xs, ys, strict=True):
+                ax.annotate(p["label"], (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points", color=color)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    xs = [p["raw_us"] for p in shown]
+    x0, x1 = min(xs) / 2, max(xs) * 4
+    ax.set_xlim(x0, x1)
+    ys = [p["overhead_us"] for p in shown]
+    ax.set_ylim(min(ys) / 4, max(max(ys) * 3, x1 * min(shares) * 2))
+    y1 = ax.get_ylim()[1]
+    for share in (1.0, *shares):
+        ax.plot([x0, x1], [x0 * share, x1 * share], ls="--", lw=0.8, color="#777777")
+        x = min(x1 / 1.1, y1 / 1.25 / share)  # where the line leaves the plot, at its right or its top
+        ax.annotate(f"overhead = {100 * share:g}% of the step", (x, x * share), fontsize=7, ha="right",
+                    va="bottom", color="#555555")  # fmt: skip
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+    ax.set_xlabel("raw step time (µs per training step, log scale)")
+    ax.set_ylabel("Lightning − raw (µs per training step, log scale)")
+    ax.set_title("Lightning's overhead per step against the raw step, every point measured (95% CI)")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(True, which="major", lw=0.3, alpha=0.5)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
