@@ -95,7 +95,7 @@ def resolve(session: nox.Session) -> None:
 
 @nox.session
 def instructions(session: nox.Session) -> None:
-    """Instructions per step under valgrind, raw vs Lightning, by part (~15 min); saves NNNN_instructions.json."""
+    """Instructions per step under valgrind, raw vs Lightning, by part (~12 min); saves NNNN_instructions.json."""
     session.install("-e", ".[bench]")
     session.run(_python(session), "-m", "benchmarks.instructions", *session.posargs)
 
@@ -109,9 +109,9 @@ def bench_ddp(session: nox.Session) -> None:
 
 @nox.session
 def report(session: nox.Session) -> None:
-    """Write results/REPORT.md and results/plots/ from the newest saved run of each machine."""
+    """Write results/REPORT.md, results/plots/ and the README's answer from the newest saved run of each machine."""
     session.install("-e", ".[bench]")
-    session.run(_python(session), "-m", "benchmarks.report", *session.posargs)
+    session.run(_python(session), "-m", "benchmarks.report", "--readme", "README.md", *session.posargs)
 
 
 @nox.session

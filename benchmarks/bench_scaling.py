@@ -7,7 +7,7 @@ near a minute; their intervals are wider, and the report shows them.
 CUDA (`test_scaling_gpu`, in `nox -s bench_gpu`): eight points from hidden 64 to 16384 and batch 32 to 1024,
 32-true and bf16-mixed, on the on-device input path (`--data-on-device`), so that the raw step is the GPU's
 work and not the DataLoader's; raw, Lightning and the floor, so the report can show how close raw comes to
-the floor. The points start from the H200 probe of 2026-11-30 (README, "GPU status"); not yet run.
+the floor. The points start from the H200 probe of 2026-11-30 (docs/gpu.md); not yet run.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ SMOKE = dict(epochs=1, limits=[2, 3])
 # bootstrap interval of the CPU 32-true overhead would reach about ±10 µs (the autoencoder's step varies
 # more from run to run, hence twice the triples). In simulation (tests/test_benchmarks.py's noise model)
 # the 10th-percentile bootstrap interval held the truth 88% of the time at 40 triples and 95% at 160:
-# hence no fewer than 80. What the reference host allows: README, "Resolution".
+# hence no fewer than 80. What the reference host allows: docs/wall-clock.md, "Resolution".
 RESOLVE_TRIPLES = {"minimal": 80, "autoencoder": 160}
 
 

@@ -1,6 +1,6 @@
 """The same proofs on a CUDA device. Skipped where there is none (this project's CI machine has none).
 
-Not yet run on a GPU by the project: see README, "GPU status".
+Not yet run on a GPU by the project: see docs/gpu.md.
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def side_environment(impl: str) -> None:
     process (lightning_fabric/__init__.py); from then on every optimizer.step() asks NVML whether CUDA is
     there (torch.accelerator.current_accelerator -> torch.cuda.is_available -> ctypes), which a CUDA build of
     torch on a machine without a GPU never caches: about 0.16 M instructions and 125 µs a step on the
-    reference machine (README, "Why: instructions per step"). A plain PyTorch process never imports
+    reference machine (docs/instructions.md). A plain PyTorch process never imports
     Lightning, so the raw and floor runs go without it, Lightning's with it."""
     if impl.startswith("lightning"):
         os.environ[NVML_CHECK] = "1"

@@ -1,8 +1,8 @@
-"""Why Lightning costs what it costs per step, in instructions: `nox -s instructions` (~15 min here).
+"""Why Lightning costs what it costs per step, in instructions: `nox -s instructions` (~12 min here).
 
     python -m benchmarks.instructions [--smoke] [--results results]
 
-Wall-clock time on a shared host wanders (README, "Resolution"); the number of instructions a step executes
+Wall-clock time on a shared host wanders (docs/wall-clock.md, "Resolution"); the number of instructions a step executes
 does not. Every case below runs inside valgrind's callgrind, two valgrind processes side by side (one per
 core), each importing torch and Lightning once (~2 min under valgrind) and then measuring many cases.
 Per case, one run of the command's own `run()` (or the floor's step loop) counts three windows of 6, 12
