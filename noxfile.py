@@ -8,6 +8,7 @@ project into a venv of your own and run nox inside it: `pip install -e '.[test,b
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import nox
 
@@ -68,11 +69,17 @@ def _bench(session: nox.Session, device: str, select: str, marks: str = "not res
     machine = _machine(session, device)
     if machine is None:  # the cases still run, each skipped with its reason; there is nothing to save
         session.log("no CUDA device on this machine: the CUDA cases are skipped, nothing is saved")
-    store = [f"--benchmark-storage=file://results/{machine}", f"--benchmark-save={save}"] if machine else []
+    # pytest writes its JSON aside; only a session that finished is filed under results/ (benchmarks/store)
+    run_json = Path(session.create_tmp()) / f"{save}-{device}.json"
+    run_json.unlink(missing_ok=True)
+    # the storage is where --benchmark-compare=NNNN finds this machine's saved runs
+    store = [f"--benchmark-storage=file://results/{machine}", f"--benchmark-json={run_json}"] if machine else []
     session.run(
         _python(session), "-m", "pytest", "benchmarks", "-k", select, "-m", marks, *store, *PYTEST_BENCH,
         *session.posargs,
     )  # fmt: skip
+    if machine:
+        session.run(_python(session), "-m", "benchmarks.store", "save", str(run_json), "--as", save, "--device", device)
 
 
 @nox.session

@@ -4,7 +4,6 @@ pipeline once under torchrun in `nox -s tests_ddp`. No timing is asserted."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from benchmarks.clock import harness, stats
 from benchmarks.ddp import rank as ddp_rank
 from benchmarks.ddp import session as ddp
 from benchmarks.report.ddp import ddp_section
+from benchmarks.store import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,13 +58,16 @@ def test_schedule_runs_every_round_at_both_world_sizes_alternating():
     assert ddp.schedule(rounds=2, blocks=1) == [(1, [0, 1]), (2, [0, 1])]
 
 
-def test_welch_interval_matches_scipy():
+def test_welch_interval_is_the_textbook_one():
+    """stats.welch wraps scipy; checked against Welch-Satterthwaite written out, and a spread-free pair."""
     rng = np.random.default_rng(3)
     a, b = rng.normal(5.0, 1.0, 12), rng.normal(3.0, 2.5, 9)
     ours = stats.welch(a, b)
-    ref = sps.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     assert ours["mean"] == pytest.approx(a.mean() - b.mean())
-    assert ours["ci"] == pytest.approx((ref.high - ref.low) / 2)
+    assert ours["ci"] == pytest.approx(sps.t.ppf(0.975, dof) * np.sqrt(va + vb))
+    assert stats.welch([1.0, 1.0], [2.0, 2.0])["ci"] == 0.0
     assert np.isnan(stats.welch([1.0], [2.0, 3.0])["ci"])
 
 
@@ -158,9 +161,10 @@ def test_the_whole_pipeline_under_torchrun_saves_a_run_the_report_reads(tmp_path
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (saved,) = results.glob("*/*/0001_ddp.json")
-    info = json.loads(saved.read_text())["benchmarks"][0]["extra_info"]
+    run = runs.read(saved)
+    info = runs.result(run)
     (row,) = info["cases"]
-    assert info["kind"] == "ddp" and info["smoke"] and set(row["worlds"]) == {"1", "2"}
+    assert run["schema"] == "paired-run" and run["kind"] == "ddp" and info["smoke"] and set(row["worlds"]) == {"1", "2"}
     impls = {"raw", "lightning", "floor"}
     assert {s["impl"] for s in row["worlds"]["1"]["samples"]} == impls
     assert {s["impl"] for s in row["worlds"]["2"]["samples"]} == impls | {"allreduce", "sigterm_broadcast",

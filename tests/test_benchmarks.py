@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import child_env, run_side
+from scipy import stats as sps
 
 from benchmarks.cases import base_config
 from benchmarks.clock import harness, stats
@@ -41,6 +42,11 @@ def test_ols_recovers_a_line_and_its_interval_covers_it():
     y = 0.25 + 0.001 * x + rng.normal(0, 0.01, len(x))
     fit = stats.ols(x, y)
     assert abs(fit["b"] - 0.001) < fit["b_ci"] and abs(fit["a"] - 0.25) < fit["a_ci"]
+    design = np.column_stack([np.ones_like(x), x])  # the textbook interval: s^2 (X'X)^-1, Student t, N-2
+    resid = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    cov = float(resid @ resid) / (len(x) - 2) * np.linalg.inv(design.T @ design)
+    t = sps.t.ppf(0.975, len(x) - 2)
+    assert fit["b_ci"] == pytest.approx(t * np.sqrt(cov[1, 1])) and fit["a_ci"] == pytest.approx(t * np.sqrt(cov[0, 0]))
     exact = stats.ols([1, 2, 3], [3, 5, 7])
     assert exact["a"] == pytest.approx(1) and exact["b"] == pytest.approx(2) and exact["b_ci"] == pytest.approx(0)
 
@@ -120,42 +126,53 @@ def test_resolve_interval_holds_zero_when_both_sides_are_the_same_code():
         assert result[q]["raw"]["value"] == pytest.approx(cost.mean(), abs=50e-6)
 
 
+def _file_run(run_json: Path, results: Path, name: str) -> subprocess.CompletedProcess:
+    """What the nox sessions do after pytest: `python -m benchmarks.store save`."""
+    cmd = [sys.executable, "-m", "benchmarks.store", "save", str(run_json), "--as", name, "--results", str(results)]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
 def test_report_reads_a_saved_run_and_skips_a_broken_one(tmp_path):
-    storage = tmp_path / "results" / "cpu-test"
+    results, run_json = tmp_path / "results", tmp_path / "run.json"
     bench = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "benchmarks/bench_startup.py::test_trainer_construction", f"--benchmark-storage=file://{storage}",
-         "--benchmark-save=smoke", "--benchmark-min-rounds=1"],
+         "benchmarks/bench_startup.py::test_trainer_construction", f"--benchmark-json={run_json}",
+         "--benchmark-min-rounds=1"],
         cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert bench.returncode == 0, bench.stdout[-2000:]
-    (saved,) = storage.glob("*/0001_smoke.json")
+    filed = _file_run(run_json, results, "smoke")
+    assert filed.returncode == 0, filed.stderr
+    (saved,) = results.glob("*/*/0001_smoke.json")
+    assert saved.read_bytes() == run_json.read_bytes()  # pytest-benchmark's own JSON, as it wrote it
     assert "paired" in json.loads(saved.read_text())["machine_info"]
     broken = saved.with_name("0002_broken.json")
     broken.write_text('{"benchmarks": [')  # an interrupted write
     report = subprocess.run(
-        [sys.executable, "-m", "benchmarks.report", "--results", str(tmp_path / "results"), str(saved), str(broken)],
+        [sys.executable, "-m", "benchmarks.report", "--results", str(results), str(saved), str(broken)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert report.returncode == 0, report.stderr
     assert f"skipping {broken}" in report.stderr
-    text = (tmp_path / "results" / "REPORT.md").read_text()
+    text = (results / "REPORT.md").read_text()
     assert "Trainer(...) construction" in text and "torch 2." in text
-    assert (tmp_path / "results" / "plots" / "cpu-test-startup_memory.png").stat().st_size > 0
+    assert (results / "plots" / f"{saved.parent.parent.name}-startup_memory.png").stat().st_size > 0
 
 
 def test_an_interrupted_benchmark_saves_nothing_and_keeps_earlier_runs(tmp_path):
     """Ctrl-C after one benchmark finished, most likely inside a Lightning fit (which swallows it, see
-    benchmarks/conftest.py): pytest-benchmark alone would save the partial run as 0002; the suite stops,
-    saves nothing, and the earlier run stays byte for byte."""
-    storage = tmp_path / "results"
+    benchmarks/conftest.py): pytest stops with "interrupted", and its JSON, marked incomplete, is refused
+    by the store, by nox's route or by hand; the earlier run stays byte for byte."""
+    results, run_json = tmp_path / "results", tmp_path / "run.json"
     cmd = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "benchmarks/bench_startup.py",
-           f"--benchmark-storage=file://{storage}", "--benchmark-save=run"]  # fmt: skip
+           f"--benchmark-json={run_json}"]  # fmt: skip
     env = child_env(PAIRED_BENCH_ROUNDS="3", PYTHONUNBUFFERED="1")
     first = subprocess.run([*cmd, "-k", "trainer_construction"], cwd=ROOT, env=env, capture_output=True, timeout=300)
     assert first.returncode == 0, first.stdout[-2000:]
-    (saved,) = storage.glob("*/0001_run.json")
+    assert _file_run(run_json, results, "run").returncode == 0
+    (saved,) = results.glob("*/*/0001_run.json")
     before = saved.read_bytes()
+    run_json.unlink()
 
     proc = subprocess.Popen(
         [*cmd, "-k", "trainer_construction or (one_step_run and lightning)"],
@@ -169,8 +186,12 @@ def test_an_interrupted_benchmark_saves_nothing_and_keeps_earlier_runs(tmp_path)
     time.sleep(1.0)  # into the Lightning one-step runs
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 2  # pytest's "interrupted"
+    assert proc.returncode == 2  # pytest's "interrupted": nox stops here and files nothing
     assert "run interrupted, nothing saved" in seen + rest
+    assert json.loads(run_json.read_text())["incomplete"] is True  # pytest-benchmark still wrote what it had
+    refused = _file_run(run_json, results, "run")  # filed by hand all the same: refused in one line
+    assert refused.returncode == 2 and "did not finish" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
     assert sorted(p.name for p in saved.parent.iterdir()) == ["0001_run.json"]  # no 0002, no temporary file
     assert saved.read_bytes() == before
 

@@ -17,13 +17,14 @@ from conftest import call
 
 from benchmarks.instructions import session as instructions
 from benchmarks.report import build as report
+from benchmarks.store import save as store_save
 from raw_torch.common.cli import build_evaluate_parser, build_parser
 
 SIDES = ("raw_torch", "with_lightning")
 # (command, flag under test, arguments, words the one line must hold). Placeholders: {file} a text file, {full}
 # a folder holding an earlier run, {empty} an empty folder; {mine}/{other} a checkpoints/ folder of the command's
 # own side / of the other side, {mixed} one holding two runs' checkpoints (of the command's own side).
-# "minimal", "autoencoder" and "evaluate" rows run on both sides; "report" and "instructions" once.
+# "minimal", "autoencoder" and "evaluate" rows run on both sides; "report", "instructions" and "store" once.
 BAD_INPUTS = [
     ("minimal", "--epochs", ["--epochs", "0"], "--epochs must be at least 1, got 0"),
     ("minimal", "--epochs", ["--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
@@ -120,6 +121,12 @@ BAD_INPUTS = [
     ("report", "--results", ["--results", "{empty}"], "no saved runs under {empty}/"),
     ("report", "--readme", ["--readme", "{file}"], "--readme {file}: no single '<!-- answer"),
     ("report", "--readme", ["--readme", "{empty}/README.md"], "--readme {empty}/README.md: No such file"),
+    ("store", "save", ["save"], "the following arguments are required: run, --as"),
+    ("store", "run", ["save", "no/such.json", "--as", "bench"], "no/such.json: no such file"),
+    ("store", "run", ["save", "{file}", "--as", "bench"], "{file}: not saved: Expecting value"),
+    ("store", "--as", ["save", "{file}", "--as", "../bench"], "--as ../bench: letters, digits, - and _ only"),
+    ("store", "--device", ["save", "{file}", "--as", "b", "--device", "tpu"], "argument --device: invalid choice"),
+    ("store", "--results", ["save", "{file}", "--as", "b", "--results", "{file}"], "--results {file}: is a file"),
     ("instructions", "--results", ["--results", "{file}"], "--results {file}: is a file, not a folder"),
     ("instructions", "--keep", ["--keep", "{file}/cg"], "--keep {file}/cg: cannot be created, {file} is a file"),
     ("instructions", "--smoke", ["--smoke=1"], "--smoke: ignored explicit argument"),
@@ -200,6 +207,7 @@ def test_every_flag_has_a_row():
         "evaluate": build_evaluate_parser("raw"),
         "report": report.build_parser(),
         "instructions": instructions.build_parser(),
+        "store": store_save.build_parser(),
     }
     shared = {flag for command, flag, _, _ in BAD_INPUTS if command == "minimal"} - {"--solver", "--finetune-epochs"}
     missing = []

@@ -194,13 +194,13 @@ def test_the_report_explains_the_committed_run(tmp_path):
     add up to the measured difference, and the catch-all parts stay under 10% of Lightning's extra."""
     from benchmarks.report import build as report
     from benchmarks.report import instructions as report_instructions
-    from benchmarks.store.runs import load_run, newest_of_kind
+    from benchmarks.store.runs import load_run, newest_of_kind, result
 
     folder = Path(__file__).resolve().parents[1] / "results" / "cpu-amd-epyc-2core" / "Linux-CPython-3.11-64bit"
     source = newest_of_kind(folder, "instructions")
     if source is None:
         pytest.skip("no saved instructions run")
-    info = load_run(source)["benchmarks"][0]["extra_info"]
+    info = result(load_run(source))
     for workload in ("minimal", "autoencoder"):
         raw, lit = (
             report_instructions.find(info["items"], group="main", workload=workload, precision="32-true", impl=impl)

@@ -11,7 +11,7 @@ from pathlib import Path
 from benchmarks.instructions import attribution as A
 from benchmarks.report import plots as P
 from benchmarks.report.instructions import LIGHTNING_BASES, PRODUCT_OFF, find, rates
-from benchmarks.store.runs import load_run, newest_of_kind
+from benchmarks.store.runs import load_run, newest_of_kind, result
 
 BEGIN, END = "<!-- answer: written by `nox -s report` from results/ -->", "<!-- answer: end -->"
 SHARES = (0.10, 0.01)  # the overhead's share of the raw step the answer names a threshold for
@@ -44,7 +44,7 @@ def points(paths: list[Path]) -> list[dict]:
         if data is None:
             continue
         machine = path.parent.parent.name
-        for b in data["benchmarks"]:
+        for b in data.get("benchmarks", []):  # an instrument run alone holds none
             e = b.get("extra_info", {})
             if e.get("kind") == "step_cost":
                 label = e["case"].replace("-cpu-", "-").replace("-cuda-", "-")  # the colour names the machine
@@ -53,7 +53,8 @@ def points(paths: list[Path]) -> list[dict]:
                 label = f"h{e['hidden']} b{e['batch_size']}" + (f" {e['precision']}" if "precision" in e else "")
                 out.append(_point(machine, path, "sweep", label, e["step"]["raw"], e["overhead"]["step"]))
         ddp = newest_of_kind(path.parent, "ddp")
-        info = (load_run(ddp) or {}).get("benchmarks", [{}])[0].get("extra_info") if ddp else None
+        data = load_run(ddp) if ddp else None
+        info = result(data) if data else None
         for c in (info or {}).get("cases", []):
             w = c["worlds"]["2"]
             label = f"{c['workload']}-ddp2-{c['precision']}"
@@ -79,7 +80,7 @@ def instructions_words(paths: list[Path]) -> tuple[list[str], list[Path]]:
         data = load_run(source) if source else None
         if not data:
             continue
-        info = data["benchmarks"][0]["extra_info"]
+        info = result(data)
         items, rate = info["items"], rates(info)
         per = {}
         for w in ("minimal", "autoencoder"):

@@ -21,7 +21,7 @@ from benchmarks.report.ddp import ddp_part
 from benchmarks.report.fmt import commit_words, fit_pm, pm, step_us
 from benchmarks.report.gpu import gpu_scaling_section
 from benchmarks.report.instructions import instructions_section
-from benchmarks.store.runs import load_run, newest_of_kind, newest_runs
+from benchmarks.store.runs import load_run, newest_of_kind, newest_runs, result
 from raw_torch.common.cli import Parser
 from raw_torch.common.config import WORKLOADS, check_creatable
 from raw_torch.common.errors import UsageError
@@ -228,7 +228,7 @@ def instructions_part(path: Path, plot: Path, rel: Path) -> list[str]:
         return []
     mi = data["machine_info"]
     info = {
-        **data["benchmarks"][0]["extra_info"],
+        **result(data),
         "valgrind": mi.get("valgrind"),
         "cpu_capability": mi.get("torch_cpu_capability"),
         "torch_config": mi.get("torch_config", []),
@@ -344,7 +344,7 @@ def fits_section(fits: list[dict]) -> list[str]:
 
 def machine_section(path: Path, data: dict, plots: Path, rel: Path) -> list[str]:
     by_kind: dict[str, list[dict]] = {}
-    for b in data["benchmarks"]:
+    for b in data.get("benchmarks", []):  # an instrument's run alone: its section comes from its folder
         by_kind.setdefault(b.get("extra_info", {}).get("kind", "?"), []).append(b)
     tag = path.parent.parent.name
     extra = {kind: [b["extra_info"] for b in entries] for kind, entries in by_kind.items()}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from benchmarks.report import plots as P
 from benchmarks.report.fmt import commit_words, pm, step_us
-from benchmarks.store.runs import load_run, newest_of_kind
+from benchmarks.store.runs import load_run, newest_of_kind, result
 
 SIDES = (("floor", "floor"), ("raw", "raw"), ("lightning", "Lightning"))
 
@@ -18,7 +18,7 @@ def ddp_part(path: Path, plot: Path, rel: Path) -> list[str]:
     data = load_run(source) if source else None
     if not data:
         return []
-    info = data["benchmarks"][0]["extra_info"]
+    info = result(data)
     when = f" ({data.get('datetime', '?')}, {commit_words(data)})"
     return ddp_section(info, data["machine_info"].get("paired", {}), source, when, plot, rel)
 

@@ -1,0 +1,110 @@
+"""Saved runs: the instruments' own schema, the runs saved before it, and pytest-benchmark's files, read alike."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.store import runs
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = sorted((ROOT / "results").glob(f"*/*/{runs.RUN_GLOB}"))
+
+
+def _legacy(kind: str, result: dict) -> dict:
+    """An instrument's run as saved before the schema: pytest-benchmark's shape, one entry named after its kind."""
+    return {
+        "machine_info": {"paired": {"torch": "2.x"}},
+        "commit_info": {"id": "0" * 40, "dirty": False},
+        "datetime": "2026-12-01T00:00:00+00:00",
+        "version": f"paired-{kind}-1",
+        "benchmarks": [{"name": kind, "group": kind, "extra_info": {"kind": kind, **result}}],
+    }
+
+
+def test_an_instrument_run_is_saved_in_the_schema_and_read_back(tmp_path):
+    result = {"cases": [{"workload": "minimal", "per_step": 1.5}], "smoke": True}
+    first = runs.save(tmp_path, "ddp", "paired-ddp-1", {"paired": {}}, result)
+    second = runs.save(tmp_path, "instructions", "paired-instructions-2", {"paired": {}}, {"items": []})
+    assert (first.name, second.name) == ("0001_ddp.json", "0002_instructions.json")  # one numbering per folder
+    data = runs.read(first)
+    assert data["schema"] == runs.SCHEMA and data["schema_version"] == runs.SCHEMA_VERSION
+    assert data["kind"] == "ddp" and data["tool"] == "paired-ddp-1" and "id" in data["commit_info"]
+    assert runs.result(data) == result and runs.kinds(data) == {"ddp"}
+    assert runs.newest_of_kind(first.parent, "ddp") == first
+    assert runs.newest_of_kind(first.parent, "instructions") == second
+
+
+def test_a_run_saved_before_the_schema_reads_as_the_same_result(tmp_path):
+    result = {"cases": [{"workload": "minimal", "per_step": 1.5}]}
+    folder = tmp_path / "cpu-test" / "Linux-CPython-3.11-64bit"
+    folder.mkdir(parents=True)
+    old = folder / "0001_ddp.json"
+    old.write_text(json.dumps(_legacy("ddp", result)))
+    data = runs.read(old)
+    assert runs.kinds(data) == {"ddp"} and runs.result(data) == {"kind": "ddp", **result}
+    assert runs.newest_of_kind(folder, "ddp") == old
+
+
+def test_every_committed_run_stays_readable():
+    """The committed runs, the H200 `0001` and the instruments' runs from before the schema included."""
+    assert len(COMMITTED) >= 10
+    seen = set()
+    for path in COMMITTED:
+        data = runs.read(path)
+        found = runs.kinds(data)
+        assert found, path
+        seen |= found
+        if found & {"instructions", "ddp"}:
+            assert isinstance(runs.result(data), dict) and runs.result(data), path
+    assert {"step_cost", "resolve", "instructions", "ddp"} <= seen
+
+
+def test_a_run_kind_comes_from_its_json_not_its_text(tmp_path):
+    """A step-cost run whose text happens to hold `"kind": "ddp"` (a nested value) is no DDP run."""
+    folder = tmp_path / "m" / "id"
+    folder.mkdir(parents=True)
+    run = {
+        "machine_info": {},
+        "benchmarks": [{"name": "x", "extra_info": {"kind": "step_cost", "config": {"kind": "ddp"}}}],
+    }
+    path = folder / "0001_bench.json"
+    path.write_text(json.dumps(run))
+    assert '"kind": "ddp"' in path.read_text()  # what a search of the text would have taken for a DDP run
+    assert runs.newest_of_kind(folder, "ddp") is None
+    assert runs.newest_of_kind(folder, "step_cost") == path
+    assert runs.newest_runs(tmp_path) == [path]
+
+
+@pytest.mark.parametrize(
+    "payload, words",
+    [
+        ({"schema": "paired-run", "schema_version": 99, "kind": "ddp", "machine_info": {}, "result": {}}, "99"),
+        ({"schema": "paired-run", "schema_version": 1, "kind": "ddp", "machine_info": {}}, "'result'"),
+        ({"benchmarks": [], "machine_info": {}, "incomplete": True}, "did not finish"),
+        ([1, 2], "not a JSON object"),
+    ],
+)
+def test_what_is_not_a_run_is_named_and_passed_over(tmp_path, capsys, payload, words):
+    path = tmp_path / "0001_x.json"
+    path.write_text(json.dumps(payload))
+    with pytest.raises(runs.NotARun, match=words):
+        runs.read(path)
+    assert runs.load_run(path) is None
+    assert f"skipping {path}" in capsys.readouterr().err
+
+
+def test_a_pytest_run_is_filed_whole_under_the_next_number(tmp_path):
+    run_json = tmp_path / "run.json"
+    run_json.write_text(json.dumps({"machine_info": {}, "benchmarks": [{"name": "t", "extra_info": {}}]}) + "\n")
+    first = runs.save_pytest_run(run_json, tmp_path / "results", "bench", "cpu")
+    second = runs.save_pytest_run(run_json, tmp_path / "results", "resolve", "cpu")
+    assert (first.name, second.name) == ("0001_bench.json", "0002_resolve.json")
+    assert first.read_bytes() == run_json.read_bytes()
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"machine_info": {}, "benchmarks": []}))
+    with pytest.raises(runs.NotARun, match="no benchmark"):
+        runs.save_pytest_run(empty, tmp_path / "results", "bench", "cpu")
+    assert sorted(p.name for p in first.parent.iterdir()) == ["0001_bench.json", "0002_resolve.json"]
