@@ -8,6 +8,8 @@ an old saved run with them.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 from scipy import stats
 
@@ -15,23 +17,23 @@ from raw_torch.common.config import RunConfig
 
 
 def ols(x, y) -> dict:
-    """y = a + b*x by least squares; 95% confidence intervals from Student's t with N-2 degrees of freedom."""
+    """y = a + b*x by least squares (scipy's linregress); 95% intervals from Student's t with N-2 degrees of
+    freedom on linregress's standard errors."""
     x, y = np.asarray(x, float), np.asarray(y, float)
-    design = np.column_stack([np.ones_like(x), x])
-    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
-    resid = y - design @ beta
     dof = len(x) - 2
     if dof < 1:
+        design = np.column_stack([np.ones_like(x), x])
+        beta, *_ = np.linalg.lstsq(design, y, rcond=None)
         return {"a": float(beta[0]), "b": float(beta[1]), "a_ci": float("nan"), "b_ci": float("nan"), "n": len(x)}
-    s2 = float(resid @ resid) / dof
-    cov = s2 * np.linalg.inv(design.T @ design)
+    fit = stats.linregress(x, y)
+    resid = y - (fit.intercept + fit.slope * x)
     t = float(stats.t.ppf(0.975, dof))
     return {
-        "a": float(beta[0]),
-        "b": float(beta[1]),
-        "a_ci": t * float(np.sqrt(cov[0, 0])),  # half-width of the 95% interval
-        "b_ci": t * float(np.sqrt(cov[1, 1])),
-        "resid_sd": float(np.sqrt(s2)),
+        "a": float(fit.intercept),
+        "b": float(fit.slope),
+        "a_ci": t * float(fit.intercept_stderr),  # half-width of the 95% interval
+        "b_ci": t * float(fit.stderr),
+        "resid_sd": float(np.sqrt(resid @ resid / dof)),
         "n": len(x),
     }
 
@@ -51,16 +53,16 @@ def mean_ci(values) -> dict:
 
 
 def welch(a, b) -> dict:
-    """mean(a) - mean(b) of two independent samples, and the half-width of its 95% interval (Welch's t)."""
+    """mean(a) - mean(b) of two independent samples, and the half-width of its 95% interval (Welch's t, scipy's
+    `ttest_ind(equal_var=False).confidence_interval()`)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     diff = float(a.mean() - b.mean())
     if len(a) < 2 or len(b) < 2:
         return {"mean": diff, "ci": float("nan"), "n": [len(a), len(b)]}
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    if va + vb == 0:
+    if a.var(ddof=1) + b.var(ddof=1) == 0:  # no spread at all: scipy's t is undefined, the interval is a point
         return {"mean": diff, "ci": 0.0, "n": [len(a), len(b)]}
-    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    return {"mean": diff, "ci": float(stats.t.ppf(0.975, dof) * np.sqrt(va + vb)), "n": [len(a), len(b)]}
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    return {"mean": diff, "ci": float(ci.high - ci.low) / 2, "n": [len(a), len(b)]}
 
 
 def pairs(samples, minuend: str, subtrahend: str, key: str) -> tuple[list[int], list[float]]:
@@ -129,9 +131,15 @@ def analyse_resolve(intervals: dict[str, np.ndarray], seed: int = 0, boot: int =
         return np.stack([(q_light - q_raw).mean(1), control.mean(1), q_raw.mean(1), q_light.mean(1)], axis=1)
 
     point = estimates(np.arange(n))
-    rng = np.random.default_rng(seed)
-    draws = np.stack([estimates(rng.integers(0, n, n)) for _ in range(boot)])
-    lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
+    # scipy's percentile bootstrap, the sample being the triples' indices: a draw takes the raw, Lightning and
+    # raw-again rows of a triple together (what paired=True does for separate samples), and every estimate of
+    # the draw comes from the same triples
+    seed_kw = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"  # scipy < 1.15
+    boot_ci = stats.bootstrap(
+        (np.arange(n),), lambda idx: estimates(idx.astype(int)).ravel(), vectorized=False, n_resamples=boot,
+        method="percentile", **{seed_kw: np.random.default_rng(seed)},
+    ).confidence_interval  # fmt: skip
+    lo, hi = boot_ci.low.reshape(point.shape), boot_ci.high.reshape(point.shape)
     k = min(BATCHES, n)
     batches = np.stack([estimates(idx) for idx in np.array_split(np.arange(n), k)])  # (k, quantiles, names)
     t = float(stats.t.ppf(0.975, k - 1)) if k > 1 else float("nan")

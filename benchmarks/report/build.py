@@ -290,9 +290,13 @@ def scaling_section(scal: list[dict], plot: Path, rel: Path) -> list[str]:
 
 
 def _median_iqr(values: list[float]) -> tuple[float, float]:
-    v = sorted(values)
-    q = lambda p: v[min(len(v) - 1, max(0, round(p * (len(v) - 1))))]  # noqa: E731
-    return q(0.5), (q(0.75) - q(0.25)) / 2
+    """Median and IQR/2 by pytest-benchmark's own rule, as for the table's other rows (its timed entries)."""
+    from pytest_benchmark.stats import Stats
+
+    s = Stats()
+    for v in values:
+        s.update(v)
+    return s.median, s.iqr / 2
 
 
 def startup_section(by_kind: dict, plot: Path, rel: Path) -> list[str]:
