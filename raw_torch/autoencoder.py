@@ -40,22 +40,17 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
     """Train, validate and test; `loaders` (train, val, test) replaces the shared construction (benchmarks)."""
     loop.seed_everything(cfg.seed)  # Lightning: pl.seed_everything
     device = resolve_device(cfg.device)
-    loop.start_processes(cfg)  # under torchrun: join the job (Lightning: strategy="ddp"); one process: nothing
-    resume = load_for_resume(cfg, "raw")  # Lightning: the same check, then fit(ckpt_path=cfg.resume)
-    loaders = loaders or make_autoencoder_loaders(cfg)
-    train_loader = loop.distributed_loader(loaders[0], cfg, train=True)  # these three: under torchrun only
-    val_loader, test_loader = (loop.distributed_loader(dl, cfg) for dl in loaders[1:])
-    check_limits(cfg, train_loader, val_loader)  # both sides: Lightning alone would cap a limit silently
-    model = AutoEncoder(hidden=cfg.hidden).to(device)  # Lightning: the Trainer moves the module
-    optimizer = configure_optimizer(model, cfg.lr, cfg)
+    with loop.processes(cfg):  # under torchrun: join the job, leave it at the end (Lightning: strategy="ddp")
+        resume = load_for_resume(cfg, "raw")  # Lightning: the same check, then fit(ckpt_path=cfg.resume)
+        train_loader, val_loader, test_loader = loop.distributed_loaders(loaders or make_autoencoder_loaders(cfg), cfg)
+        check_limits(cfg, train_loader, val_loader)  # both sides: Lightning alone would cap a limit silently
+        model = AutoEncoder(hidden=cfg.hidden).to(device)  # Lightning: the Trainer moves the module
+        optimizer = configure_optimizer(model, cfg.lr, cfg)
 
-    # Lightning: make_trainer(...).fit(module, train_loader, val_loader, ckpt_path=cfg.resume), then .test(...)
-    (phase,) = phases(cfg)
-    step_loss = loop.distributed_loss(model, compute_loss)  # under torchrun: through DistributedDataParallel
-    history = loop.fit(model, optimizer, step_loss, (train_loader, val_loader), phase, resume)
-    del step_loss  # the DDP wrapper goes before its process group does (stop_processes)
-    test_loss = loop.test(model, test_loader, compute_loss, phase, history)
-    loop.stop_processes()
+        # Lightning: make_trainer(...).fit(module, train_loader, val_loader, ckpt_path=cfg.resume), then .test(...)
+        (phase,) = phases(cfg)
+        history = loop.fit(model, optimizer, compute_loss, (train_loader, val_loader), phase, resume)
+        test_loss = loop.test(model, test_loader, compute_loss, phase, history)
     return run_record(cfg, "raw", model, test_loss, [history])
 
 

@@ -18,7 +18,6 @@ Plain functions, no hooks: each workload passes its `compute_loss(model, batch)`
 from __future__ import annotations
 
 import contextlib
-import gc
 import random
 import sys
 from collections.abc import Callable, Iterator
@@ -46,7 +45,7 @@ from raw_torch.common.runstate import (
     rng_state,
     set_rng_state,
 )
-from raw_torch.common.world import World, world
+from raw_torch.common.world import leave_process_group, world
 
 ComputeLoss = Callable[[nn.Module, list], torch.Tensor]
 
@@ -262,6 +261,7 @@ def log_validation(writer: SummaryWriter | None, val_loss: float, history: Histo
 def fit(model, optimizer, compute_loss: ComputeLoss, loaders: tuple, phase: Phase, resume=None) -> History:
     """Lightning: `Trainer(max_epochs=phase.epochs, ...).fit(module, train_loader, val_loader, ckpt_path=...)`."""
     cfg, (train_loader, val_loader) = phase.cfg, loaders
+    compute_loss = distributed_loss(model, compute_loss)  # 7. torchrun: through DDP, each fit anew (as each Trainer)
     device = resolve_device(cfg.device)
     autocast, scaler = make_autocast(device, cfg.precision), make_scaler(device, cfg.precision)
     history = History()
@@ -343,25 +343,19 @@ def test(model, test_loader: DataLoader, compute_loss: ComputeLoss, phase: Phase
 # the above on its share of the data; these are the places where they meet.
 
 
-def start_processes(cfg: RunConfig) -> World:
+@contextlib.contextmanager
+def processes(cfg: RunConfig):
     """Lightning: `Trainer(strategy="ddp", devices=LOCAL_WORLD_SIZE, num_nodes=...)` under torchrun: join the
-    job's process group (gloo on CPU, NCCL on CUDA), the rendezvous torchrun's environment describes."""
+    job's process group (gloo on CPU, NCCL on CUDA), the rendezvous torchrun's environment describes, and leave
+    it when the run has ended (common/world.py). One process: nothing."""
     w = world()
     if w.distributed and not dist.is_initialized():
         device = resolve_device(cfg.device)
         if device.type == "cuda":
             torch.cuda.set_device(w.local_rank)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return w
-
-
-def stop_processes() -> None:
-    """Leave the process group (Lightning leaves it to the end of the process). What still refers to it (a
-    DistributedDataParallel wrapper in a reference cycle) is collected first: destroyed later, during the
-    interpreter's shutdown, it can abort the process ("terminate called without an active exception")."""
-    if dist.is_initialized():
-        gc.collect()
-        dist.destroy_process_group()
+    yield w  # an error in the run goes on up from here, and the process ends with its group
+    leave_process_group()
 
 
 def barrier() -> None:
@@ -391,6 +385,12 @@ def distributed_loader(loader: DataLoader, cfg: RunConfig, train: bool = False) 
         collate_fn=loader.collate_fn,
         drop_last=loader.drop_last,
     )
+
+
+def distributed_loaders(loaders: tuple, cfg: RunConfig) -> tuple:
+    """(train, val, test) as each rank reads them: the training loader always shuffled (see above)."""
+    train, *rest = loaders
+    return (distributed_loader(train, cfg, train=True), *(distributed_loader(dl, cfg) for dl in rest))
 
 
 class StepThroughDDP(nn.Module):

@@ -93,27 +93,24 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
     """Train, validate and test; `loaders` (train, val, test) replaces the shared construction (benchmarks)."""
     loop.seed_everything(cfg.seed)  # Lightning: pl.seed_everything
     device = resolve_device(cfg.device)
-    loop.start_processes(cfg)  # under torchrun: join the job (Lightning: strategy="ddp"); one process: nothing
-    resume = load_for_resume(cfg, "raw")  # Lightning: the same check, then fit(ckpt_path=cfg.resume)
-    loaders = loaders or make_minimal_loaders(cfg)
-    train_loader = loop.distributed_loader(loaders[0], cfg, train=True)  # these three: under torchrun only
-    val_loader, test_loader = (loop.distributed_loader(dl, cfg) for dl in loaders[1:])
-    check_limits(cfg, train_loader, val_loader)  # both sides: Lightning alone would cap a limit silently
-    model = LinearRegression().to(device)  # Lightning: the Trainer moves the module
+    with loop.processes(cfg):  # under torchrun: join the job, leave it at the end (Lightning: strategy="ddp")
+        resume = load_for_resume(cfg, "raw")  # Lightning: the same check, then fit(ckpt_path=cfg.resume)
+        train_loader, val_loader, test_loader = loop.distributed_loaders(loaders or make_minimal_loaders(cfg), cfg)
+        check_limits(cfg, train_loader, val_loader)  # both sides: Lightning alone would cap a limit silently
+        model = LinearRegression().to(device)  # Lightning: the Trainer moves the module
 
-    plan = phases(cfg, start=resume["phase"] if resume else 0)  # a finetune checkpoint resumes the finetune phase
-    histories = []
-    for phase in plan:
-        phase_resume = resume if phase is plan[0] else None
-        if cfg.solver == "lstsq":
-            histories.append(fit_lstsq(model, (train_loader, val_loader), phase, phase_resume))
-        else:  # the note's "finetuning" is a second phase: a fresh Adam with a small lr
-            optimizer = configure_optimizer(model, phase.lr, cfg)
-            step_loss = loop.distributed_loss(model, compute_loss)  # each fit wraps anew, as each Trainer does
-            histories.append(loop.fit(model, optimizer, step_loss, (train_loader, val_loader), phase, phase_resume))
-            del step_loss  # the DDP wrapper goes before its process group does (stop_processes)
-    test_loss = loop.test(model, test_loader, compute_loss, plan[-1], histories[-1])
-    loop.stop_processes()
+        plan = phases(cfg, start=resume["phase"] if resume else 0)  # a finetune checkpoint resumes the finetune phase
+        histories = []
+        for phase in plan:
+            phase_resume = resume if phase is plan[0] else None
+            if cfg.solver == "lstsq":
+                histories.append(fit_lstsq(model, (train_loader, val_loader), phase, phase_resume))
+            else:  # the note's "finetuning" is a second phase: a fresh Adam with a small lr
+                optimizer = configure_optimizer(model, phase.lr, cfg)
+                histories.append(
+                    loop.fit(model, optimizer, compute_loss, (train_loader, val_loader), phase, phase_resume)
+                )
+        test_loss = loop.test(model, test_loader, compute_loss, plan[-1], histories[-1])
     return run_record(cfg, "raw", model, test_loss, histories)
 
 

@@ -39,7 +39,7 @@ from raw_torch.common.runstate import (
 )
 from raw_torch.common.world import world
 
-# --- 1. seeding and RNG: what a checkpoint must carry ---------------------------------------------
+# --- 1. seeding and RNG isolation: what a checkpoint must carry -----------------------------------
 
 
 class RunState(Callback):
@@ -81,6 +81,14 @@ def precision_flags(device: torch.device, precision: str) -> dict:
         return {"plugins": [MixedPrecision("16-mixed", "cpu")]}
     return {"precision": precision}
 
+
+# --- 3. one training step -------------------------------------------------------------------------
+# Each LightningModule's `training_step` (with_lightning/minimal.py, autoencoder.py); zero_grad, backward, the
+# GradScaler and optimizer.step are the Trainer's automatic optimization: nothing to write here.
+
+# --- 4. evaluation --------------------------------------------------------------------------------
+# Each LightningModule's `validation_step` / `test_step` with `self.log(..., on_epoch=True)`: the Trainer
+# reduces the epoch's mean weighted by batch size, in inference mode, the module in eval mode.
 
 # --- 5. fit: recording what both sides report ------------------------------------------------------
 
@@ -155,11 +163,9 @@ def make_trainer(phase: Phase, history: History) -> pl.Trainer:
             )
         )
     device = resolve_device(cfg.device)
-    w = world()  # 7. under torchrun: every process of the job; Lightning checks devices x num_nodes = WORLD_SIZE
-    processes = dict(strategy="ddp", devices=w.local_world_size, num_nodes=w.num_nodes) if w.distributed else {}
     return pl.Trainer(
         accelerator=device.type,
-        **(processes or dict(devices=1)),
+        **process_flags(),
         **precision_flags(device, cfg.precision),
         max_epochs=phase.epochs,
         limit_train_batches=cfg.limit_train_batches,
@@ -186,3 +192,21 @@ def sigterm_reported():
         yield
     except SIGTERMException:
         raise Interrupted(signal.SIGTERM) from None
+
+
+# --- 6. test --------------------------------------------------------------------------------------
+# `make_trainer(...).test(module, test_loader)` after fit, in each workload's `run`: the same Trainer, its
+# test loop logged at the fit's last step.
+
+# --- 7. several processes (torchrun) --------------------------------------------------------------
+
+
+def process_flags() -> dict:
+    """Under torchrun, every process of the job: `strategy="ddp"` with devices x num_nodes = WORLD_SIZE (Lightning
+    checks it against torchrun's environment); Lightning then puts in its own DistributedSampler at fit, syncs
+    `sync_dist=True` values, keeps the bar, logger and checkpoints to rank 0 and all-gathers in `History`.
+    One process: one device."""
+    w = world()
+    if not w.distributed:
+        return dict(devices=1)
+    return dict(strategy="ddp", devices=w.local_world_size, num_nodes=w.num_nodes)

@@ -234,9 +234,9 @@ ALONE = {"allreduce": time_allreduce, "sigterm_broadcast": time_broadcast}  # co
 def one_process_group(cfg: RunConfig):
     """The process group, joined once for every run of this process, and left at the end.
 
-    Each side joins the job's group only if it is not there yet (loop.start_processes; Lightning's
+    Each side joins the job's group only if it is not there yet (loop.processes; Lightning's
     `_init_dist_connection`), so both find this one and neither pays for joining inside its runs. The raw side
-    also leaves the group at the end of its run (loop.stop_processes): that is turned into nothing while the
+    also leaves the group at the end of its run (loop.processes): that is turned into nothing while the
     runs go on, because a group started again in the same process can hang in gloo's connect: the destroyed
     default group's name counter is reset, so the new group's rendezvous keys in torchrun's store are the old
     group's, and a rank that arrives first may read the other's old address and retry it until gloo's timeout
@@ -246,14 +246,13 @@ def one_process_group(cfg: RunConfig):
     if not world().distributed:
         yield
         return
-    loop.start_processes(cfg)
     leave = dist.destroy_process_group
-    dist.destroy_process_group = lambda group=None: None
-    try:
-        yield
-    finally:
-        dist.destroy_process_group = leave
-        loop.stop_processes()
+    with loop.processes(cfg):
+        dist.destroy_process_group = lambda group=None: None
+        try:
+            yield
+        finally:
+            dist.destroy_process_group = leave
 
 
 def main(argv: list[str]) -> int:

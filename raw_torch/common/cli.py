@@ -18,7 +18,7 @@ from raw_torch.common.config import DEVICES, RunConfig, check_new_file, default_
 from raw_torch.common.errors import Interrupted, NonFiniteLoss, UsageError
 from raw_torch.common.files import write_json_atomic
 from raw_torch.common.record import RunRecord
-from raw_torch.common.world import world
+from raw_torch.common.world import leave_process_group, world
 
 
 def epilog(workload: str) -> str:
@@ -104,7 +104,7 @@ def train_main(
     one_thread_per_rank(cfg)
     with guard() if guard else contextlib.nullcontext():
         record = run(cfg)
-    end_process_group()
+    leave_process_group()  # under torchrun: Lightning leaves its group to the shutdown (common/world.py)
     if not world().is_zero:  # under torchrun: rank 0 writes the one metrics.json and prints the summary
         return 0
     record.save(cfg.out)
@@ -122,21 +122,6 @@ def one_thread_per_rank(cfg: RunConfig) -> None:
         import torch
 
         torch.set_num_threads(1)
-
-
-def end_process_group() -> None:
-    """Under torchrun, destroy the process group the run started, if it is still there: the raw loop destroys
-    its own (loop.stop_processes); Lightning 2.6.6 leaves its own to the interpreter's shutdown, where gloo's
-    worker threads can abort the process ("terminate called without an active exception", SIGABRT on rank 1:
-    5 of 15 runs of the minimal torchrun matrix here; pytorch/pytorch#179291). What still refers to the group
-    is collected first."""
-    import gc
-
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        gc.collect()
-        dist.destroy_process_group()
 
 
 def build_evaluate_parser(impl: str) -> argparse.ArgumentParser:

@@ -58,3 +58,19 @@ def world() -> World:
     if w.world_size % w.local_world_size:
         raise UsageError(f"WORLD_SIZE {w.world_size} is not a multiple of LOCAL_WORLD_SIZE {w.local_world_size}")
     return w
+
+
+def leave_process_group() -> None:
+    """Destroy this process's default process group, if it has one; what still refers to it (a
+    DistributedDataParallel wrapper in a reference cycle) is collected first: destroyed later, during the
+    interpreter's shutdown, gloo's worker threads can abort the process ("terminate called without an active
+    exception", SIGABRT). The raw loop leaves its own group at the end of its run (`loop.processes`); Lightning
+    2.6.6 leaves its own to the interpreter's shutdown, where that abort hit rank 1 in 5 of 15 runs of the
+    minimal torchrun matrix here (pytorch/pytorch#179291), so the commands call this after either side's run."""
+    import gc
+
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        gc.collect()
+        dist.destroy_process_group()
