@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.cases import FEW_ROUNDS, case
+from benchmarks.cases import FEATURES_OFF as OFF
+from benchmarks.cases import FEATURES_ON, FEW_ROUNDS, case
 from benchmarks.clock import harness
 
-OFF = dict(progress_bar=False, logger=False, checkpoint_every=0, sanity_check=False, model_summary=False)
 FEATURES = {
     "barebones": {},
     "progress_bar": dict(progress_bar=True),
@@ -22,7 +22,7 @@ FEATURES = {
     "checkpoint": dict(checkpoint_every=1),
     "model_summary": dict(model_summary=True),
     "sanity_check": dict(sanity_check=True),
-    "default": dict(progress_bar=True, logger=True, checkpoint_every=1, sanity_check=True, model_summary=True),
+    "default": FEATURES_ON,
 }
 
 

@@ -21,6 +21,10 @@ from raw_torch.common.config import PRECISIONS, WORKLOADS, RunConfig
 THREADS = int(os.environ.get("PAIRED_BENCH_THREADS", "1"))
 ROUNDS = int(os.environ.get("PAIRED_BENCH_ROUNDS", "12"))
 FEW_ROUNDS = max(3, ROUNDS // 4)
+# The Trainer features a user can switch off, all off and all on: the feature table (bench_features.py) and the
+# instruction ladder (instructions/session.py) start from the same settings
+FEATURES_OFF = dict(progress_bar=False, logger=False, checkpoint_every=0, sanity_check=False, model_summary=False)
+FEATURES_ON = dict(progress_bar=True, logger=True, checkpoint_every=1, sanity_check=True, model_summary=True)
 
 
 def need_device(device: str) -> None:

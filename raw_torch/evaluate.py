@@ -17,14 +17,13 @@ from raw_torch.common.checkpoints import checkpoints_or_fail, load_checkpoint
 from raw_torch.common.cli import evaluate_main, main_guard
 from raw_torch.common.config import RunConfig, resolve_device
 from raw_torch.common.data import make_loaders
-from raw_torch.common.models import AutoEncoder, LinearRegression
+from raw_torch.common.models import shared_model
 
 
 def build_model(cfg: RunConfig):
     """The shared model and its loss. Lightning: `build_module` (the LightningModule holds both)."""
-    if cfg.workload == "minimal":
-        return LinearRegression(), minimal.compute_loss
-    return AutoEncoder(hidden=cfg.hidden), autoencoder.compute_loss
+    compute_loss = minimal.compute_loss if cfg.workload == "minimal" else autoencoder.compute_loss
+    return shared_model(cfg.workload, cfg.hidden), compute_loss
 
 
 def evaluate_folder(folder: Path, device_name: str = "auto") -> list[dict]:

@@ -38,7 +38,7 @@ from benchmarks.clock.stats import analyse, analyse_resolve
 from raw_torch import loop
 from raw_torch.common.config import RunConfig, resolve_device
 from raw_torch.common.data import make_loaders
-from raw_torch.evaluate import build_model
+from raw_torch.common.models import shared_model
 
 IMPLS = ("raw", "lightning")
 
@@ -161,14 +161,17 @@ def floor_step(cfg: RunConfig):
 
     The same model, optimizer and precision step as the runs, on batches already on the device: no
     DataLoader, no validation, no logging, no loop logic, just `loop.training_step`. Building it (data,
-    model) is not part of the floor.
+    model) is not part of the floor. Under torchrun (`nox -s bench_ddp`): this rank's share of the batches,
+    and the step through DistributedDataParallel, whose gradient all-reduce is part of it; one process: the
+    plain step (`loop.distributed_loader` and `loop.distributed_loss` hand back what they are given).
     """
     device = resolve_device(cfg.device)
     loop.seed_everything(cfg.seed)
     train_loader, _, _ = make_loaders(cfg)
+    train_loader = loop.distributed_loader(train_loader, cfg, train=True)
     batches = [loop.move_to_device(b, device) for b in islice(train_loader, cfg.limit_train_batches)]
-    model, compute_loss = build_model(cfg)
-    model.to(device)
+    model = shared_model(cfg.workload, cfg.hidden)
+    compute_loss = loop.distributed_loss(model.to(device), run_module("raw", cfg.workload).compute_loss)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scaler = loop.make_scaler(device, cfg.precision)
     autocast = loop.make_autocast(device, cfg.precision)
@@ -206,32 +209,36 @@ def measure(impl: str, cfg: RunConfig) -> tuple[float, float]:
     return time_floor(cfg) if impl == "floor" else time_run(impl, cfg)
 
 
-def protocol(cfg: RunConfig, limits: list[int], rounds: int, impls=("raw", "lightning", "floor"), seed=0) -> dict:
-    """Run the paired, interleaved protocol for one case and return every sample and every estimate."""
+def paired_runs(cfg: RunConfig, limits: list[int], rounds, sides: list[str], last: list[str], measure, seed=0):
+    """The paired, interleaved protocol's runs, in order, every sample recorded; the one schedule of `nox -s
+    bench` (harness.protocol) and `nox -s bench_ddp` (each rank, ddp/rank.py). One untimed warm-up run of each
+    implementation first (first-call costs: allocator, caches, lazy imports); then per round, each run length
+    once (in a shuffled order), the two `sides` back to back (raw first, then Lightning first, alternately),
+    then `last` (the floor; under DDP also the collectives alone). `measure(impl, cfg)` returns the sample's
+    measured values as a dict."""
     rng = random.Random(seed)
-    for impl in impls:  # warm-up, not recorded: first-call costs (allocator, caches, lazy imports)
+    for impl in [*sides, *last]:  # warm-up, not recorded
         measure(impl, cfg.replace(limit_train_batches=min(limits)))
     samples = []
-    for r in range(rounds):
+    for r in rounds:
         order = list(limits)
         rng.shuffle(order)
         for i, limit in enumerate(order):
-            seq = list(impls[:2])
-            if (r + i) % 2:
-                seq.reverse()  # raw first, then Lightning first, alternately
-            seq += list(impls[2:])
-            for impl in seq:
-                wall, step = measure(impl, cfg.replace(limit_train_batches=limit))
-                samples.append(
-                    {
-                        "round": r,
-                        "limit": limit,
-                        "steps": limit * cfg.epochs,
-                        "impl": impl,
-                        "seconds": wall,
-                        "step_seconds": step,
-                    }
-                )
+            seq = sides if (r + i) % 2 == 0 else sides[::-1]
+            for impl in [*seq, *last]:
+                sample = {"round": r, "limit": limit, "steps": limit * cfg.epochs, "impl": impl}
+                samples.append({**sample, **measure(impl, cfg.replace(limit_train_batches=limit))})
+    return samples
+
+
+def protocol(cfg: RunConfig, limits: list[int], rounds: int, impls=("raw", "lightning", "floor"), seed=0) -> dict:
+    """Run the paired, interleaved protocol for one case and return every sample and every estimate."""
+
+    def timed(impl: str, run_cfg: RunConfig) -> dict:
+        wall, step = measure(impl, run_cfg)
+        return {"seconds": wall, "step_seconds": step}
+
+    samples = paired_runs(cfg, limits, range(rounds), list(impls[:2]), list(impls[2:]), timed, seed)
     return analyse(samples, cfg, impls)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from benchmarks.clock import harness
 from raw_torch import loop
 from raw_torch.common.config import RunConfig, resolve_device
 from raw_torch.common.data import make_loaders
+from raw_torch.common.models import shared_model
 from raw_torch.common.world import world
 
 
@@ -105,27 +105,12 @@ def time_run(impl: str, cfg: RunConfig) -> tuple[float, float, float]:
 
 
 def time_floor(cfg: RunConfig) -> tuple[float, float, float]:
-    """The floor under torchrun: this rank's first batches, already in memory, through `loop.training_step`
-    with the model in DistributedDataParallel (with W = 1, the plain model): the step and DDP's gradient
-    all-reduce, no loop (the process group: `one_process_group`)."""
+    """The floor under torchrun (harness.floor_step): this rank's first batches, already in memory, through
+    `loop.training_step` with the model in DistributedDataParallel (with W = 1, the plain model): the step and
+    DDP's gradient all-reduce, no loop (the process group: `one_process_group`)."""
     harness.side_environment("floor")
-    loop.seed_everything(cfg.seed)
-    from raw_torch.evaluate import build_model
-
-    train, _, _ = make_loaders(cfg)
-    train = loop.distributed_loader(train, cfg, train=True)
-    batches = [b for _, b in zip(range(cfg.limit_train_batches), train, strict=False)]
-    model, compute_loss = build_model(cfg)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    device = resolve_device(cfg.device)
-    model.to(device)
-    batches = [loop.move_to_device(b, device) for b in batches]
-    scaler, autocast = loop.make_scaler(device, cfg.precision), loop.make_autocast(device, cfg.precision)
-    step_loss = loop.distributed_loss(model, compute_loss)
-    return time_steps(
-        [b for _ in range(cfg.epochs) for b in batches],
-        lambda batch: loop.training_step(model, batch, step_loss, optimizer, scaler, autocast),
-    )
+    batches, step = harness.floor_step(cfg)
+    return time_steps([b for _ in range(cfg.epochs) for b in batches], step)
 
 
 def time_steps(items, step) -> tuple[float, float, float]:
@@ -144,9 +129,7 @@ def time_allreduce(cfg: RunConfig) -> tuple[float, float, float]:
     """The collective alone, at world size 2: one all-reduce per step of a float32 tensor holding as many numbers
     as the model's parameters (what DDP's gradient bucket carries each step: these models fit in its first
     bucket, 1 MB), as many times as the floor takes steps; no model, no step, no DDP."""
-    from raw_torch.evaluate import build_model
-
-    model, _ = build_model(cfg)
+    model = shared_model(cfg.workload, cfg.hidden)
     flat = torch.zeros(sum(p.numel() for p in model.parameters()), device=resolve_device(cfg.device))
     return time_steps(range(cfg.epochs * cfg.limit_train_batches), lambda _: dist.all_reduce(flat))
 
@@ -206,25 +189,14 @@ def run_case(case: dict, rounds: list[int], seed: int) -> list[dict]:
     size 2 Lightning without its SIGTERM broadcast, NO_BROADCAST, after them or before them, so Lightning sits
     between the two it is paired with), then the floor, then (at world size 2) the collectives alone (ALONE)."""
     cfg = base_config(case["workload"], "cpu", case["precision"], epochs=case["epochs"])
-    limits = case["limits"]
-    rng = random.Random(seed)
     sides = ["raw", "lightning", NO_BROADCAST] if world().distributed else ["raw", "lightning"]
     last = ["floor", *ALONE] if world().distributed else ["floor"]
-    for impl in [*sides, *last]:  # warm-up, not recorded
-        measure(impl, cfg.replace(limit_train_batches=min(limits)))
-    samples = []
-    for r in rounds:
-        order = list(limits)
-        rng.shuffle(order)
-        for i, limit in enumerate(order):
-            seq = sides if (r + i) % 2 == 0 else sides[::-1]
-            for impl in [*seq, *last]:
-                wall, step, cpu = measure(impl, cfg.replace(limit_train_batches=limit))
-                samples.append(
-                    {"round": r, "limit": limit, "steps": limit * cfg.epochs, "impl": impl,
-                     "seconds": wall, "step_seconds": step, "cpu_step_seconds": cpu}
-                )  # fmt: skip
-    return samples
+
+    def timed(impl: str, run_cfg: RunConfig) -> dict:
+        wall, step, cpu = measure(impl, run_cfg)
+        return {"seconds": wall, "step_seconds": step, "cpu_step_seconds": cpu}
+
+    return harness.paired_runs(cfg, case["limits"], rounds, sides, last, timed, seed)
 
 
 ALONE = {"allreduce": time_allreduce, "sigterm_broadcast": time_broadcast}  # collectives timed on their own

@@ -24,13 +24,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from benchmarks.cases import FEATURES_OFF, FEATURES_ON
 from benchmarks.instructions.counting import SHORT_WINDOWS, WINDOWS
 from raw_torch.common.cli import Parser
 from raw_torch.common.config import PRECISIONS, WORKLOADS, check_creatable
 from raw_torch.common.errors import UsageError
 
-OFF = dict(progress_bar=False, logger=False, checkpoint_every=0, sanity_check=False, model_summary=False)
-ON = dict(progress_bar=True, logger=True, checkpoint_every=1, sanity_check=True, model_summary=True)
+OFF, ON = FEATURES_OFF, FEATURES_ON
 # The feature ladder, autoencoder, cpu, 32-true: (rung, implementation, settings). "lightning-bare" builds
 # its Trainer here (no callbacks of ours); "lightning" is the product's own run() with those settings.
 LADDER = (

@@ -33,6 +33,11 @@ class AutoEncoder(nn.Module):
         return self.encoder(x)
 
 
+def shared_model(workload: str, hidden: int = 64) -> nn.Module:
+    """The workload's model, freshly initialised from the global RNG (what each side's run builds)."""
+    return LinearRegression() if workload == "minimal" else AutoEncoder(hidden=hidden)
+
+
 def lstsq_fit_(linear: nn.Linear, x: torch.Tensor, y: torch.Tensor) -> None:
     """Set `linear`'s weight and bias to the least-squares solution on (x, y), in place, no gradient.
 
