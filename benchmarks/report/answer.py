@@ -62,6 +62,23 @@ def points(paths: list[Path]) -> list[dict]:
     return out
 
 
+def resolved_words(paths: list[Path]) -> tuple[str, list[Path]]:
+    """The finest CPU estimate, `nox -s resolve`'s drift-aware 10th percentile, where a saved run has one."""
+    for path in paths:
+        source = newest_of_kind(path.parent, "resolve")
+        data = load_run(source) if source else None
+        rows = [b["extra_info"] for b in (data or {}).get("benchmarks", []) if b["extra_info"].get("kind") == "resolve"]
+        rows = [r for r in rows if "ci_drift" in r["q10"]["overhead"]]
+        if rows:
+            each = ", ".join(
+                f"{r['q10']['overhead']['value'] * 1e6:,.0f} ± {r['q10']['overhead']['ci_drift'] * 1e6:,.0f} µs "
+                f"({r['workload']})"
+                for r in rows
+            )
+            return f"The finest measurement, `nox -s resolve` on {path.parent.parent.name}: {each}. ", [source]
+    return "", []
+
+
 def thresholds(pts: list[dict]) -> dict[str, dict]:
     """Per machine: the median overhead of its points, and the raw step time above which that overhead is below
     each share in SHARES (overhead / share)."""
@@ -131,6 +148,8 @@ def answer_section(paths: list[Path], plot: Path, rel: Path, heading: str = "##"
         return []
     P.plot_answer(pts, plot, SHARES)
     words, more = instructions_words(paths)
+    finest, more_resolved = resolved_words(paths)
+    more += more_resolved
     th = thresholds(pts)
     per_machine = " and ".join(
         f"{t['median_us'] / 1e3:.1f} ms on {m} ({min(p['overhead_us'] for p in pts if p['machine'] == m) / 1e3:.1f}-"
@@ -146,7 +165,8 @@ def answer_section(paths: list[Path], plot: Path, rel: Path, heading: str = "##"
         f"{heading} The answer: what Lightning costs per step",
         "",
         f"- Lightning adds a roughly fixed time to every training step, whatever the model: a median of {per_machine}. "
-        "So its share falls as the step grows: it matters for small, fast steps and fades for large ones (the plot).",
+        f"{finest}So its share falls as the step grows: it matters for small, fast steps and fades for large ones "
+        "(the plot).",
         *words,
         f"- It falls below {100 * SHARES[0]:.0f}% and {100 * SHARES[1]:.0f}% of the step for raw steps longer than "
         f"{above}: each machine's median overhead over the share. Lightning computes the same numbers as the raw "

@@ -27,10 +27,24 @@ from raw_torch.common.config import WORKLOADS, check_creatable
 from raw_torch.common.errors import UsageError
 from raw_torch.common.files import atomic_write
 
+DOCS = "../docs"  # the method of each instrument, from results/REPORT.md
+
 
 def _case_words(cfg: dict) -> str:
     """ "Autoencoder, cpu, 32-true, synthetic data", from a saved entry's run configuration."""
     return f"{cfg['workload'].capitalize()}, {cfg['device']}, {cfg['precision']}, {cfg['dataset']} data"
+
+
+def _rounds_words(steps: list[dict]) -> str:
+    """How many rounds each case ran, as the saved entries record them: one number, or each number's cases."""
+    by_rounds: dict[int, list[str]] = {}
+    for s in steps:
+        by_rounds.setdefault(s["rounds"], []).append(s["case"])
+    if len(by_rounds) == 1:
+        return f"{next(iter(by_rounds))} rounds per case"
+    most = max(by_rounds, key=lambda r: len(by_rounds[r]))
+    rest = [f"{r} rounds for {', '.join(cases)}" for r, cases in sorted(by_rounds.items()) if r != most]
+    return f"{'; '.join(rest)}; {most} for the others"
 
 
 def _lengths(steps: list[dict]) -> str:
@@ -51,11 +65,12 @@ def _lengths(steps: list[dict]) -> str:
 def header_section(path: Path, data: dict) -> list[str]:
     mi = data["machine_info"]
     p = mi.get("paired", {})
+    session = "bench_gpu" if path.parent.parent.name.startswith("cuda") else "bench"
     return [
         f"## {path.parent.parent.name}",
         "",
         f"Source: `{path.as_posix()}` (pytest-benchmark {data.get('version', '?')}, {data.get('datetime', '?')}, "
-        f"{commit_words(data)}).",
+        f"{commit_words(data)}), made by `nox -s {session}`.",
         "",
         f"Machine: {p.get('cpu_model', mi.get('cpu', {}).get('brand_raw', '?'))}, {p.get('cpu_count', '?')} cores, "
         f"torch threads {p.get('torch_threads', '?')}; GPU: {p.get('gpu') or 'none'}. "
@@ -68,26 +83,18 @@ def header_section(path: Path, data: dict) -> list[str]:
 def step_cost_section(steps: list[dict], plot: Path, rel: Path) -> list[str]:
     if not steps:
         return []
-    rounds = sorted({s["rounds"] for s in steps})
     P.plot_step_time(steps, plot)
     out = [
         "### Per-step cost and Lightning's overhead",
         "",
-        f"Protocol: {' or '.join(map(str, rounds))} rounds per case (the 32-true cases the most); each round runs "
-        "every length once per implementation (raw and Lightning back to back, alternating which goes first, "
-        "then the floor); one untimed warm-up run of each first; before every run `gc.collect()` then "
-        "`gc.freeze()`, so the collector (still on) does not walk the benchmark process's own heap. Lengths "
-        f"n = epochs × limit_train_batches ({_lengths(steps)}). **Per-step** times come from the step clock (the "
-        "time each training batch is fetched, by a wrapper around the shared DataLoader's batch sampler: the mean "
-        "interval within epochs); the overhead is the mean of the paired Lightning − raw differences. The "
-        "slope of the paired wall-time differences against n is shown as a cross-check, and their "
-        "intercept is the **fixed** overhead. The floor is the same training step on batches already on the "
-        "device, no DataLoader, no loop; raw / floor says how close the hand-written loop comes to it (cases "
-        "ending in `-data-on-device` read their data from the device: `--data-on-device`). All intervals are "
-        "95% (Student t). All Trainer features on except "
-        "the progress bar (its cost is in the feature table). `16-mixed` on CPU is real fp16 autocast with a "
-        "GradScaler on both sides (Lightning through `MixedPrecision('16-mixed', 'cpu')`, since "
-        "`precision='16-mixed'` on CPU silently becomes bf16).",
+        f"Protocol ([wall-clock.md]({DOCS}/wall-clock.md#running-the-benchmarks)): the paired, interleaved "
+        f"protocol, {_rounds_words(steps)}; lengths n = epochs × limit_train_batches ({_lengths(steps)}). "
+        "Per-step times from the step clock; overhead = the mean of the paired Lightning − raw differences, "
+        "the slope of their wall times against n beside it as a cross-check, its intercept the **fixed** "
+        "overhead. The floor is the bare step on batches already on the device (cases ending in "
+        "`-data-on-device` read their data from the device). 95% intervals (Student t). All Trainer features on "
+        "but the progress bar (its cost: the feature table). `16-mixed` on CPU is real fp16 with a GradScaler on "
+        f"both sides ([running.md]({DOCS}/running.md#precision-and-a-lightning-trap-on-cpu)).",
         "",
         "| case | floor µs/step | raw µs/step | Lightning µs/step | overhead µs/step | overhead % of raw | "
         "overhead from t(n) slope | raw − floor µs/step | raw / floor | fixed overhead ms | "
@@ -163,21 +170,14 @@ def resolve_section(path: Path, by_kind: dict, plot: Path, rel: Path) -> list[st
     out = [
         "### Resolution: the 32-true per-step overhead to ±10 µs",
         "",
-        f"Source: `{source.as_posix()}`{when}, made by `nox -s resolve`. Protocol (`harness.resolve`): "
-        "for a number of triples fixed before the first run, raw, Lightning, then raw again, back to back, "
-        "each a whole run at the longest length of the step-cost case; every step interval recorded by the "
-        f"step clock, less the first {rows[0]['warmup']} of each epoch. Per step position, a percentile "
-        "over runs: the **10th percentile** is the step's cost with the host's interference left out as far "
-        "as the data allow (interference only adds time; whatever the code does at a position, such as "
-        "logging every 50 steps, is in every run and stays in); the median is shown beside it. Overhead = "
-        "the mean over positions of Lightning's percentile minus raw's. A/A control: raw's second runs against "
-        "its first, the same code against itself. Two 95% intervals: **drift-aware** (batch means: the "
-        "estimate in each of "
-        f"{len(rows[0].get('batch_edges', [0, 0])) - 1} consecutive batches of triples, Student t on their "
-        "spread; a host that speeds up and slows down over minutes widens it) and, beside it, the percentile "
-        f"bootstrap over triples ({rows[0]['boot']} draws), which is right only if the triples were "
-        "independent. The last column is the default "
-        "protocol's estimator (mean interval per run, paired, Student t) on the same runs.",
+        f"Source: `{source.as_posix()}`{when}, made by `nox -s resolve`. Protocol "
+        f"([wall-clock.md]({DOCS}/wall-clock.md#resolution-the-overhead-to-10-µs)): triples of raw, Lightning and "
+        "raw again, each a whole run at the step-cost case's longest length, the first "
+        f"{rows[0]['warmup']} step intervals of each epoch left out. Overhead = the mean over step positions of "
+        "Lightning's 10th percentile (or median) minus raw's; A/A control = raw's second runs against its first. "
+        f"Intervals: **drift-aware** (batch means over {len(rows[0].get('batch_edges', [0, 0])) - 1} consecutive "
+        f"batches of triples) and the percentile bootstrap over triples ({rows[0]['boot']} draws, right only if "
+        "the triples were independent); the last column is the default protocol's estimator on the same runs.",
         "",
         "| workload | triples × steps | raw µs/step (p10) | Lightning µs/step (p10) | **overhead p10, drift-aware** | "
         "overhead p10, bootstrap | p10 per batch, min – max | A/A control p10, drift-aware | overhead median, "
@@ -373,8 +373,10 @@ def build_report(paths: list[Path], results: Path) -> str:
         "# Benchmark report",
         "",
         *answer_section(paths, plots / "answer.png", Path("plots")),
-        "Made by `nox -s report` from the newest saved run of each machine folder in `results/`; every number "
-        "below is read from that JSON (written by `nox -s bench`). How it is measured: `benchmarks/harness.py`.",
+        "Made by `nox -s report` from the newest saved runs of each machine folder in `results/`. Every number "
+        "below is read from a saved run; each section names its file and the nox session that made it. How each "
+        f"instrument measures: [the wall clock]({DOCS}/wall-clock.md), [instructions]({DOCS}/instructions.md), "
+        f"[DDP]({DOCS}/ddp.md#under-ddp-two-ranks-on-the-cpu), [GPU]({DOCS}/gpu.md).",
         "",
     ]
     for path in paths:

@@ -35,16 +35,13 @@ def ddp_section(info: dict, versions: dict, source: Path, when: str, plot: Path,
     out = [
         '### Under DDP: raw DistributedDataParallel against Lightning\'s strategy="ddp"',
         "",
-        f"Source: `{source.as_posix()}`{when}, made by `nox -s bench_ddp` (`benchmarks/ddp.py`). Each world size "
-        "runs under `torchrun --standalone --nproc-per-node W`, gloo, "
-        f"{info['threads']} torch thread per rank. **World size 2 here is 2 ranks plus torchrun's agent on "
-        f"{cores} cores**, not two machines. Inside every rank, the paired protocol: {info['rounds']} rounds, every "
-        "run length once per side, raw and Lightning back to back (the order alternating), then the floor (the "
-        "bare step through DistributedDataParallel on batches in memory; at world size 1 the plain step). The "
-        f"rounds ran in {info['blocks']} launches per world size, alternating 1, 2, 2, 1 against drift. The step "
-        "clock notes each batched fetch of the training dataset (both sides replace the sampler under DDP, "
-        f"neither the dataset). Lengths: {lengths}. All Trainer features at their defaults but the progress bar. "
-        "Times are rank 0's; 95% intervals (Student t; world size 2 minus 1: Welch).",
+        f"Source: `{source.as_posix()}`{when}, made by `nox -s bench_ddp` "
+        "([ddp.md](../docs/ddp.md#under-ddp-two-ranks-on-the-cpu)): `torchrun --standalone --nproc-per-node W`, "
+        f"gloo, {info['threads']} torch thread per rank. **World size 2 here is 2 ranks plus torchrun's agent on "
+        f"{cores} cores**, not two machines. The paired protocol inside every rank, {info['rounds']} rounds in "
+        f"{info['blocks']} launches per world size; the floor is the bare step through DistributedDataParallel "
+        f"(at world size 1 the plain step). Lengths: {lengths}. All Trainer features at their defaults but the "
+        "progress bar. Times are rank 0's; 95% intervals (Student t; world size 2 minus 1: Welch).",
         "",
         "| case | world size | floor µs/step | raw µs/step | Lightning µs/step | Lightning − raw µs/step (paired) |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",

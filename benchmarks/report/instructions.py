@@ -239,32 +239,23 @@ def instructions_section(info: dict, source: Path, when: str, plot: Path, rel: P
     out = [
         "### Instructions per step: why Lightning costs what it costs",
         "",
-        f"Source: `{source.as_posix()}`{when}, made by `nox -s instructions` (`benchmarks/instructions.py`). "
-        f"Each case runs once inside valgrind's callgrind ({info.get('valgrind', 'valgrind')}), in one of two "
-        "valgrind processes side by side; the count is toggled at the shared DataLoader's batch fetches (the "
-        f"step clock's place; nothing added to either side's code) for three windows of {_windows(info['windows'])} "
-        f"(the mixed-precision autoencoder cases and the ladder: {_windows(info['short_windows'])}), with "
-        f"log_every_n_steps={info['log_every_n_steps']}, so no TensorBoard write falls inside (what logging does "
-        "every step still runs). Per-step = the slope over the three windows; linearity = the largest residual of "
-        "that fit, relative to the window's count; spread = the difference between the two processes where both "
-        "measured the case (the 32-true raw and Lightning cases). PYTHONHASHSEED=0, one torch thread, "
-        f"address-space randomization {'off (setarch -R)' if info.get('aslr_off') else 'on'}. "
-        "Instructions are the measurement; µs are an estimate, at the raw step's instructions per µs "
-        "timed natively in the same session. The counts hold for these builds and this instruction set "
+        f"Source: `{source.as_posix()}`{when}, made by `nox -s instructions` "
+        f"([instructions.md](../docs/instructions.md)): callgrind ({info.get('valgrind', 'valgrind')}), two "
+        f"valgrind processes, three windows of {_windows(info['windows'])} (the mixed-precision autoencoder cases "
+        f"and the ladder: {_windows(info['short_windows'])}), log_every_n_steps={info['log_every_n_steps']}, "
+        "PYTHONHASHSEED=0, one torch thread, address-space randomization "
+        f"{'off (setarch -R)' if info.get('aslr_off') else 'on'}. Per-step = the slope over the three windows; "
+        "linearity = the largest residual of that fit, relative to the window's count; spread = the two "
+        "processes' difference where both measured the case. µs are an estimate at the raw step's instructions "
+        "per µs timed natively in the same session. The counts hold for these builds and this instruction set "
         f"level (torch CPU capability {info.get('cpu_capability', '?')}; {mi_lines}).",
         "",
         *main_table(info, rate),
         "",
-        "Linearity says whether the steps inside the windows are alike, not whether the count repeats (the "
-        "spread says that). CPython's cyclic garbage collector is the one event that is not: it runs when "
-        "allocations pass a threshold, once every 8 to 48 steps here, so one window holds a collection and the "
-        "next none. Its instructions are counted apart (callgrind's inclusive count of the collector's entry "
-        "function), taken out of the windows before the fit and charged per step as their total over the "
-        "windows' total steps (the next table); linearity is of the rest. What still bends a case is named "
-        "in the next table too: the layer whose count strays most from the line (a value-dependent kernel "
-        "path in MKL, or in `16-mixed` a step whose optimizer step GradScaler skipped). The µs column "
-        "converts at the raw step's rate; Lightning's own step, more of it in the interpreter, runs fewer "
-        "instructions per µs (the rate line below), so its real cost in µs is larger than this estimate.",
+        "CPython's cyclic garbage collector is counted apart and charged per step (the next table; why: "
+        "[instructions.md](../docs/instructions.md)); linearity is of the rest, and the table names the layer "
+        "that still bends a case. Lightning's own step runs fewer instructions per µs than raw's (the rate "
+        "line below), so its real cost in µs is larger than the µs column's estimate.",
         "",
         *gc_table(info),
         "",
@@ -294,15 +285,18 @@ def parts_sections(info: dict) -> list[str]:
         if not (raw and lit and raw.get("opcodes_per_step") and lit.get("opcodes_per_step")):
             continue
         table, split = parts_table(raw, lit)
+        how = (
+            "Native parts are callgrind's own split by shared object; the interpreter's instructions are divided "
+            "among Python components by the share of CPython opcodes each executed in the same windows "
+            "([instructions.md](../docs/instructions.md)). The parts add up to the measured total by "
+            "construction; the split of the interpreter is the estimate. "
+            if not out
+            else ""
+        )
         out += [
             f"#### Where Lightning's extra instructions go ({workload}, cpu, 32-true, features as benchmarked)",
             "",
-            "Native parts are callgrind's own split by shared object (MKL's kernels by function name). The "
-            "interpreter's instructions are divided among Python components by the share of CPython opcodes "
-            "each executed in the same windows (counted natively with `sys.settrace`; the rules are in "
-            "`benchmarks/components.py`: by file, standard-library and attribute-access code charged to its "
-            "caller). The parts add up to the measured total by construction; the split of the interpreter "
-            f"is the estimate. Catch-all parts: {100 * split['other']:.1f}% of Lightning's extra.",
+            f"{how}Catch-all parts: {100 * split['other']:.1f}% of Lightning's extra.",
             "",
             *table,
             "",
