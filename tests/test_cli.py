@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import call
 
 from benchmarks.instructions import session as instructions
@@ -58,7 +59,8 @@ BAD_INPUTS = [
     ("minimal", "--limit-val-batches", ["--limit-val-batches", "0.005"], "0.005 x 100 batches is less than one"),
     ("minimal", "--out", ["--out", "{file}/run"], "cannot be created, {file} is a file"),
     ("minimal", "--out", ["--out", "{full}"], "already exists and is not empty; nothing is overwritten"),
-    ("minimal", "--out", ["--out", "{file}"], "--out {file}: already exists and is not empty"),
+    ("minimal", "--out", ["--out", "{file}"], "--out {file}: is a file, not a folder"),
+    ("minimal", "--out", ["--out", "/dev/null"], "--out /dev/null: is a file, not a folder"),
     ("minimal", "--weight-decay", ["--weight-decay", "-1"], "--weight-decay must be zero or a positive finite"),
     ("minimal", "--weight-decay", ["--weight-decay", "nan"], "--weight-decay must be zero or a positive finite"),
     ("minimal", "--log-every-n-steps", ["--log-every-n-steps", "0"], "--log-every-n-steps must be at least 1"),
@@ -109,7 +111,15 @@ BAD_INPUTS = [
         "evaluate",
         "FOLDER",
         ["{mixed}"],
-        "epoch=0-step=5.ckpt: from another run than epoch=0-step=2.ckpt (--workload autoencoder vs minimal",
+        "epoch=0-step=5.ckpt: from another run than epoch=0-step=2.ckpt (a checkpoint of the minimal workload, "
+        "not autoencoder); evaluate one run's checkpoints at a time",
+    ),
+    (
+        "evaluate",
+        "FOLDER",
+        ["{reseeded}"],  # the same run's file, but another run's settings: seed, lr, epochs, batches
+        "epoch=1-step=10.ckpt: from another run than epoch=0-step=5.ckpt (--seed 1 vs 0; --lr 0.5 vs 0.1; "
+        "--epochs 3 vs 2; --limit-train-batches 1.0 vs 5)",
     ),
     ("evaluate", "--device", ["{mine}", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
     ("evaluate", "--out", ["{mine}", "--out", "{file}"], "--out {file}: already exists; nothing is overwritten"),
@@ -159,11 +169,19 @@ def places(tmp_path, ckpts) -> dict[str, str]:
         ("lit", [ckpts["lightning"]]),
         ("mixed-raw", [ckpts["raw"], ckpts["autoencoder"]]),  # two runs' files in one folder
         ("mixed-lit", [ckpts["lightning"], ckpts["autoencoder-lightning"]]),
+        ("reseeded-raw", [ckpts["raw"]]),
+        ("reseeded-lit", [ckpts["lightning"]]),
     ):
         folders[name] = tmp_path / name / "checkpoints"
         folders[name].mkdir(parents=True)
         for src in files:
             (folders[name] / src.name).write_bytes(src.read_bytes())
+        if name.startswith("reseeded"):  # a second file whose run_config says another run wrote it
+            ckpt = torch.load(files[0], weights_only=True)
+            other = dict(seed=1, lr=0.5, epochs=3, limit_train_batches=None)
+            ckpt["run_config"] = {**ckpt["run_config"], **other}
+            ckpt["epoch"], ckpt["global_step"] = 1, 10
+            torch.save(ckpt, folders[name] / "epoch=1-step=10.ckpt")
     (tmp_path / "cwd").mkdir()
     return {"file": str(tmp_path / "a-file"), "full": str(tmp_path / "full"), "empty": str(tmp_path / "empty")} | {
         k: str(v) for k, v in folders.items()
@@ -173,7 +191,8 @@ def places(tmp_path, ckpts) -> dict[str, str]:
 @pytest.mark.parametrize("package, command, args, words", _rows())
 def test_bad_input_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, places, package, command, args, words):
     mine, other = ("raw", "lit") if package == "raw_torch" else ("lit", "raw")
-    names = {**places, "mine": places[mine], "other": places[other], "mixed": places[f"mixed-{mine}"]}
+    names = {**places, "mine": places[mine], "other": places[other], "mixed": places[f"mixed-{mine}"],
+             "reseeded": places[f"reseeded-{mine}"]}  # fmt: skip
     args, words = [a.format(**names) for a in args], words.format(**names)
     if command in ("minimal", "autoencoder") and "--out" not in args:
         args += ["--out", str(tmp_path / "out")]

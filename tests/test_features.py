@@ -10,6 +10,7 @@ from conftest import call, run_side
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from raw_torch.common import checkpoints
+from raw_torch.common.checkpoints import CheckpointError, load_for_resume
 from raw_torch.common.config import RunConfig
 from raw_torch.evaluate import evaluate_folder as raw_evaluate
 from with_lightning.evaluate import evaluate_folder as lit_evaluate
@@ -166,3 +167,17 @@ def test_one_batch_and_all_batches_stay_distinct_on_resume(capsys, tmp_path, pac
     code, lines = call(capsys, package, "minimal", [*flags, "--out", str(tmp_path / "b")])
     assert code == 2 and "--limit-train-batches 1 (checkpoint) vs 1.0 (this run)" in lines[0], lines
     assert not (tmp_path / "b").exists()
+
+
+def test_all_batches_resumes_a_default_run(tmp_path, ckpts):
+    """The default (all batches, kept as None) is `--limit-train-batches 1.0`: a default run's checkpoint resumes
+    with it, and a refusal names it as typed, never as None."""
+    ckpt = torch.load(ckpts["raw"], weights_only=True)
+    ckpt["run_config"] = {**ckpt["run_config"], "limit_train_batches": None}
+    default_run = tmp_path / "epoch=0-step=5.ckpt"
+    torch.save(ckpt, default_run)
+    cfg = RunConfig.for_workload("minimal", device="cpu", epochs=2, resume=str(default_run))
+    assert load_for_resume(cfg.replace(limit_train_batches=1.0), "raw") is not None
+    assert load_for_resume(cfg, "raw") is not None  # the flag left out: the same run
+    with pytest.raises(CheckpointError, match=r"--limit-train-batches 1\.0 \(checkpoint\) vs 1 \(this run\)"):
+        load_for_resume(cfg.replace(limit_train_batches=1), "raw")

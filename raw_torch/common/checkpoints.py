@@ -33,9 +33,20 @@ SAME_ON_RESUME = (
 )
 
 
-def same(a, b) -> bool:
-    """Equal and of one type: `--limit-train-batches 1` (one batch) is not `1.0` (all of them), though 1 == 1.0."""
+def as_typed(name: str, value):
+    """A setting as its flag would be typed: a batch limit left at its default (None) is `1.0`, all batches."""
+    return 1.0 if name.startswith("limit_") and value is None else value
+
+
+def same(a, b, name: str = "") -> bool:
+    """Equal and of one type: `--limit-train-batches 1` (one batch) is not `1.0` (all of them), though 1 == 1.0;
+    the default (all batches) is `1.0`."""
+    a, b = as_typed(name, a), as_typed(name, b)
     return type(a) is type(b) and a == b
+
+
+def flag_words(name: str, value) -> str:
+    return f"--{name.replace('_', '-')} {as_typed(name, value)}"
 
 
 class CheckpointError(UsageError):
@@ -139,9 +150,9 @@ def load_for_resume(cfg: RunConfig, impl: str) -> dict | None:
         )
     check_side(path, ckpt, impl, cfg.workload)
     differ = [
-        f"--{n.replace('_', '-')} {getattr(saved, n)} (checkpoint) vs {getattr(cfg, n)} (this run)"
+        f"{flag_words(n, getattr(saved, n))} (checkpoint) vs {as_typed(n, getattr(cfg, n))} (this run)"
         for n in SAME_ON_RESUME
-        if not same(getattr(saved, n), getattr(cfg, n))
+        if not same(getattr(saved, n), getattr(cfg, n), n)
     ]
     if differ:
         raise CheckpointError(f"{path}: trained with other settings: {'; '.join(differ)}")
@@ -184,13 +195,16 @@ def in_training_order(folder: Path, impl: str | None = None) -> list[tuple[int, 
                 check_side(path, ckpt, impl, "evaluate")
             found.append((int(ckpt["epoch"]), int(ckpt["global_step"]), path, ckpt["run_config"]))
     found.sort(key=lambda t: (t[0], t[1]))
-    for _, _, path, run_config in found[1:]:  # one run's files: the same model and test set as the first
+    for _, _, path, run_config in found[1:]:  # one run's files: the same settings as the first
         first, saved = found[0][3], run_config
-        differ = [
-            f"--{n.replace('_', '-')} {first.get(n)} vs {saved.get(n)}"
-            for n in SAME_RUN
-            if first.get(n) != saved.get(n)
-        ]
+        if first.get("workload") != saved.get("workload"):
+            differ = [f"a checkpoint of the {saved.get('workload')} workload, not {first.get('workload')}"]
+        else:
+            differ = [
+                f"{flag_words(n, saved.get(n))} vs {as_typed(n, first.get(n))}"
+                for n in SAME_RUN
+                if not same(saved.get(n), first.get(n), n)
+            ]
         if differ:
             raise CheckpointError(
                 f"{path}: from another run than {found[0][2].name} ({'; '.join(differ)}); "
@@ -199,8 +213,22 @@ def in_training_order(folder: Path, impl: str | None = None) -> list[tuple[int, 
     return [(epoch, step, path) for epoch, step, path, _ in found]
 
 
-# What must agree between the files of one folder: the model's shape and the test set it is evaluated on.
-SAME_RUN = ("workload", "hidden", "dataset", "batch_size", "precision")
+# What must agree between the files of one folder: every setting that changes the weights (the files of one
+# run, whose test losses are one curve), and so the model's shape and the test set it is evaluated on.
+SAME_RUN = (
+    "seed",
+    "solver",
+    "dataset",
+    "hidden",
+    "batch_size",
+    "precision",
+    "lr",
+    "weight_decay",
+    "epochs",
+    "limit_train_batches",
+    "finetune_epochs",
+    "finetune_lr",
+)
 
 
 def checkpoints_or_fail(folder: Path, impl: str) -> list[tuple[int, int, Path]]:

@@ -255,7 +255,9 @@ def check_readable_file(flag: str, path: Path) -> None:
 
 def check_out(out: Path) -> None:
     """--out must be a new or empty folder that can be created: an earlier run is never overwritten."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is a file, not a folder; give a new or empty folder")
+    if out.exists() and any(out.iterdir()):
         raise UsageError(f"--out {out}: already exists and is not empty; nothing is overwritten, pick a new folder")
     check_creatable("--out", out)
 
