@@ -127,6 +127,8 @@ BAD_INPUTS = [
     ("evaluate", "--out", ["{mine}", "--out", "{file}/r.json"], "cannot be created, {file} is a file"),
     ("report", "runs", ["no/such.json"], "no/such.json: no such file"),
     ("report", "runs", ["{empty}"], "{empty}: is a folder; name a saved run's JSON file"),
+    ("report", "runs", ["{file}"], "{file}: not a complete saved run (Expecting value"),  # not JSON
+    ("report", "runs", ["{file}", "{json}"], "(nor are the 1 other files named); nothing written"),  # {} alone
     ("report", "--results", ["--results", "{file}"], "--results {file}: is a file, not a folder"),
     ("report", "--results", ["--results", "{empty}"], "no saved runs under {empty}/"),
     ("report", "--readme", ["--readme", "{file}"], "--readme {file}: no single '<!-- answer"),
@@ -163,6 +165,7 @@ def places(tmp_path, ckpts) -> dict[str, str]:
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "metrics.json").write_text("earlier run")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "empty.json").write_text("{}")
     folders = {}
     for name, files in (
         ("raw", [ckpts["raw"]]),
@@ -183,7 +186,12 @@ def places(tmp_path, ckpts) -> dict[str, str]:
             ckpt["epoch"], ckpt["global_step"] = 1, 10
             torch.save(ckpt, folders[name] / "epoch=1-step=10.ckpt")
     (tmp_path / "cwd").mkdir()
-    return {"file": str(tmp_path / "a-file"), "full": str(tmp_path / "full"), "empty": str(tmp_path / "empty")} | {
+    return {
+        "file": str(tmp_path / "a-file"),
+        "full": str(tmp_path / "full"),
+        "empty": str(tmp_path / "empty"),
+        "json": str(tmp_path / "empty.json"),
+    } | {  # fmt: skip
         k: str(v) for k, v in folders.items()
     }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 
 from benchmarks.clock.stats import rederive_resolve
@@ -21,7 +22,7 @@ from benchmarks.report.ddp import ddp_part
 from benchmarks.report.fmt import commit_words, fit_pm, pm, step_us
 from benchmarks.report.gpu import gpu_scaling_section
 from benchmarks.report.instructions import instructions_section
-from benchmarks.store.runs import load_run, newest_of_kind, newest_runs, result
+from benchmarks.store.runs import NotARun, load_run, newest_of_kind, newest_runs, read, result
 from raw_torch.common.cli import Parser
 from raw_torch.common.config import WORKLOADS, check_creatable
 from raw_torch.common.errors import UsageError
@@ -399,6 +400,24 @@ def build_parser() -> Parser:
     return ap
 
 
+def usable_runs(named: list[Path]) -> list[Path]:
+    """The named files that are complete saved runs, each other one named in a line and passed over; where none
+    is, one line and exit 2, and nothing is written."""
+    broken = {}
+    for path in named:
+        try:
+            read(path)
+        except NotARun as e:
+            broken[path] = e
+    if len(broken) == len(named):
+        path, reason = next(iter(broken.items()))
+        more = f" (nor are the {len(named) - 1} other files named)" if len(named) > 1 else ""
+        raise UsageError(f"{path}: not a complete saved run ({reason}){more}; nothing written")
+    for path, reason in broken.items():
+        print(f"report: skipping {path}: not a complete saved run ({reason})", file=sys.stderr)
+    return [p for p in named if p not in broken]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for path in args.runs:  # named files: each must be there; a broken one is still skipped with a line
@@ -415,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--readme {args.readme}: {getattr(e, 'strerror', None) or e}") from None
     if args.results.exists() and not args.results.is_dir():
         raise UsageError(f"--results {args.results}: is a file, not a folder")
-    paths = args.runs or newest_runs(args.results)
+    paths = usable_runs(args.runs) if args.runs else newest_runs(args.results)
     if not paths:
         raise UsageError(f"no saved runs under {args.results}/ (run `nox -s bench` first)")
     check_creatable("--results", args.results / "REPORT.md")
