@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import call
+from conftest import call, child_env
 
 from benchmarks.instructions import session as instructions
 from benchmarks.report import build as report
@@ -283,3 +285,19 @@ def test_help_shows_every_choice_and_default():
         for a in parser._actions:
             if a.option_strings and a.nargs != 0 and a.default not in (None, argparse.SUPPRESS):
                 assert "default" in (a.help or ""), a.option_strings
+
+
+@pytest.mark.parametrize("package", SIDES)
+def test_evaluate_prints_only_its_table(tmp_path, ckpts, package):
+    """Lightning's side as the raw one: the table on stdout, nothing on stderr (no device lines, tips, restore
+    notes or callback warnings per checkpoint)."""
+    impl = "raw" if package == "raw_torch" else "lightning"
+    folder = ckpts[impl].parent
+    done = subprocess.run(
+        [sys.executable, "-m", f"{package}.evaluate", str(folder), "--device", "cpu"],
+        cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].split() == ["epoch", "step", "test_loss", "file"] and len(lines) == 1 + 2, lines

@@ -9,7 +9,9 @@ Read next to `raw_torch/evaluate.py`.
 
 from __future__ import annotations
 
+import logging
 import sys
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -28,12 +30,23 @@ def build_module(cfg: RunConfig) -> pl.LightningModule:
     return cls(cfg, lr=cfg.lr)
 
 
+def quiet_lightning() -> None:
+    """Lightning's info lines (devices, tips, "Restoring states", "Loaded model weights") and its warnings
+    (that the checkpoint's callbacks are not in this Trainer: testing needs none) are left out; an error still
+    stops the command with one line."""
+    for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="pytorch_lightning")
+    warnings.filterwarnings("ignore", module="lightning_fabric")
+
+
 def evaluate_folder(folder: Path, device_name: str = "auto") -> list[dict]:
     found = checkpoints_or_fail(folder, "lightning")
     cfg = RunConfig.from_dict(load_checkpoint(found[0][2])["run_config"])
     device = resolve_device(device_name)
     _, _, test_loader = make_loaders(cfg)
     module = build_module(cfg)
+    quiet_lightning()  # the table and errors only: no GPU/TPU lines, tips, or restore notes per checkpoint
     trainer = pl.Trainer(
         accelerator=device.type,
         devices=1,

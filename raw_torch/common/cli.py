@@ -43,7 +43,8 @@ DEFAULT_WORDS = {
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2: no usage dump, no traceback
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        # named as main_guard names the command's own errors: `raw_torch.minimal: error: ...`
+        self.exit(2, f"{self.prog.removeprefix('python -m ')}: error: {message}\n")
 
 
 def package(impl: str) -> str:
