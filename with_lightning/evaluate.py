@@ -22,7 +22,7 @@ from raw_torch.common.config import RunConfig, resolve_device
 from raw_torch.common.data import make_loaders
 from with_lightning.autoencoder import LitAutoEncoder
 from with_lightning.minimal import LitLinearRegression
-from with_lightning.trainer import precision_flags
+from with_lightning.trainer import interrupts_reported, precision_flags
 
 
 def build_module(cfg: RunConfig) -> pl.LightningModule:
@@ -66,7 +66,8 @@ def evaluate_folder(folder: Path, device_name: str = "auto") -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return evaluate_main("lightning", evaluate_folder, argv)
+    with interrupts_reported():  # Ctrl-C inside trainer.test: exit 130 and one line, as the raw side
+        return evaluate_main("lightning", evaluate_folder, argv)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from raw_torch.common.data import check_limits, make_minimal_loaders
 from raw_torch.common.models import LinearRegression, lstsq_fit_
 from raw_torch.common.record import RunRecord, run_record
 from raw_torch.common.world import world
-from with_lightning.trainer import History, make_trainer, sigterm_reported
+from with_lightning.trainer import History, interrupts_reported, make_trainer
 
 # --- the model's loss and steps -------------------------------------------------------------------
 
@@ -114,7 +114,7 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return train_main("minimal", "lightning", run, argv, guard=sigterm_reported)
+    return train_main("minimal", "lightning", run, argv, guard=interrupts_reported)
 
 
 if __name__ == "__main__":

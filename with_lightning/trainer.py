@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 
 import pytorch_lightning as pl
@@ -183,15 +184,39 @@ def make_trainer(phase: Phase, history: History) -> pl.Trainer:
     )
 
 
+class _NotTheShutdownNote(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Detected KeyboardInterrupt" not in record.getMessage()
+
+
+# where Lightning 2.6.6 logs "Detected KeyboardInterrupt, attempting graceful shutdown ..." (rank_zero_info)
+SHUTDOWN_NOTE_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero",
+                         "pytorch_lightning.trainer.call")  # fmt: skip
+
+
 @contextlib.contextmanager
-def sigterm_reported():
-    """Lightning stops a SIGTERMed fit after the current batch by raising SIGTERMException, a SystemExit
-    without a code: left alone, the process exits 0 as if training had finished. Report it as the raw
-    side does (one line, exit 143)."""
+def interrupts_reported():
+    """Lightning's two ways of stopping a fit on a signal, reported as the raw side does (one line, exit 130 or
+    143, every checkpoint already written complete; common/cli.main_guard):
+    - SIGTERM: Lightning stops after the current batch by raising SIGTERMException, a SystemExit without a code:
+      left alone, the process exits 0 as if training had finished;
+    - Ctrl-C: Lightning catches the KeyboardInterrupt, logs a note, tears the fit down and calls sys.exit(1),
+      which cannot be told from a failure: the SystemExit it raises while handling the KeyboardInterrupt
+      carries it as its __context__. Its note is left out."""
+    note = _NotTheShutdownNote()
+    for name in SHUTDOWN_NOTE_LOGGERS:
+        logging.getLogger(name).addFilter(note)
     try:
         yield
     except SIGTERMException:
         raise Interrupted(signal.SIGTERM) from None
+    except SystemExit as e:
+        if isinstance(e.__context__, KeyboardInterrupt):
+            raise Interrupted(signal.SIGINT) from None
+        raise
+    finally:
+        for name in SHUTDOWN_NOTE_LOGGERS:
+            logging.getLogger(name).removeFilter(note)
 
 
 # --- 6. test --------------------------------------------------------------------------------------

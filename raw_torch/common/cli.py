@@ -18,6 +18,7 @@ from raw_torch.common.config import DEVICES, RunConfig, check_new_file, default_
 from raw_torch.common.errors import Interrupted, NonFiniteLoss, UsageError
 from raw_torch.common.files import write_json_atomic
 from raw_torch.common.record import RunRecord
+from raw_torch.common.startup import hand_over
 from raw_torch.common.world import leave_process_group, world
 
 
@@ -100,7 +101,7 @@ def train_main(
     workload: str, impl: str, run: Callable[[RunConfig], RunRecord], argv: list[str] | None, guard=None
 ) -> int:
     """The four training commands: flags, run, metrics.json, the summary lines. `guard` wraps the run
-    (Lightning: with_lightning.trainer.sigterm_reported)."""
+    (Lightning: with_lightning.trainer.interrupts_reported)."""
     cfg = config_from_argv(workload, impl, argv)
     one_thread_per_rank(cfg)
     with guard() if guard else contextlib.nullcontext():
@@ -166,6 +167,7 @@ def main_guard(prog: str, fn, *args, catch_sigterm: bool = True):
     SIGINT / SIGTERM: exit 130 / 143, after `finally` blocks ran (checkpoints are written atomically,
     so every one on disk is complete). `catch_sigterm=False` leaves SIGTERM to Lightning's own handler.
     """
+    hand_over()  # the start-up's one-line handlers (common/startup.py) give the signals back
     previous = signal.signal(signal.SIGTERM, _raise_interrupted) if catch_sigterm else None
     try:
         return fn(*args)
