@@ -9,6 +9,7 @@ parser's actions: a new flag without a row here fails it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from benchmarks.instructions import session as instructions
 from benchmarks.report import build as report
 from benchmarks.store import save as store_save
 from raw_torch.common.cli import build_evaluate_parser, build_parser
+from raw_torch.common.record import RunRecord
 
 SIDES = ("raw_torch", "with_lightning")
 # (command, flag under test, arguments, words the one line must hold). Placeholders: {file} a text file, {full}
@@ -281,6 +283,8 @@ def test_help_shows_every_choice_and_default():
             for choice in a.choices or ():
                 assert choice in text, choice
         assert "skipped_steps" in text and ("finetune" in text) == (workload == "minimal")
+        keys = [f.name for f in dataclasses.fields(RunRecord) if f.name != "model"]  # what metrics.json holds
+        assert [k for k in keys if k not in text] == [] and len(keys) >= 13
     for parser in (build_evaluate_parser("raw"), report.build_parser(), instructions.build_parser()):
         for a in parser._actions:
             if a.option_strings and a.nargs != 0 and a.default not in (None, argparse.SUPPRESS):

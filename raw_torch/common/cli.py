@@ -28,8 +28,10 @@ def epilog(workload: str) -> str:
     return (
         "With --out DIR: DIR/metrics.json holds impl, workload, device, precision, dataset, seed, train_loss "
         "(one float per optimizer step), val_loss (one per epoch, sanity check excluded), test_loss, "
-        "params_sha256 (sha256 of the model's parameter bytes in named_parameters() order) and skipped_steps "
-        "(optimizer steps GradScaler skipped; 0 outside 16-mixed). TensorBoard events go to DIR/tensorboard "
+        "params_sha256 (sha256 of the model's parameter bytes in named_parameters() order), skipped_steps "
+        "(optimizer steps GradScaler skipped; 0 outside 16-mixed), world_size (1, or torchrun's WORLD_SIZE) and "
+        "train_loss_by_rank (under torchrun: every rank's train_loss, gathered; null in one process). "
+        "TensorBoard events go to DIR/tensorboard "
         f"(tensorboard --logdir DIR) and checkpoints to DIR/checkpoints{finetune}."
     )
 
