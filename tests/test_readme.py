@@ -78,7 +78,7 @@ def test_the_readme_opens_with_the_answer_read_from_results(tmp_path, monkeypatc
     """README.md's answer block is what `nox -s report` writes from the committed runs: its first `##` section,
     at most 8 lines and one plot, every number from the saved JSON (a stale README fails here)."""
     from benchmarks.report.answer import BEGIN, END, answer_section
-    from benchmarks.store.runs import newest_runs
+    from benchmarks.report.reference import reference_runs
 
     text = (ROOT / "README.md").read_text()
     block = text.split(BEGIN)[1].split(END)[0].strip("\n").splitlines()
@@ -87,6 +87,6 @@ def test_the_readme_opens_with_the_answer_read_from_results(tmp_path, monkeypatc
     body = [line for line in block[1:] if line.strip()]
     assert len(body) <= 9 and sum(line.startswith("![") for line in body) == 1  # 8 lines and the plot
     monkeypatch.chdir(ROOT)  # the sources are named as `nox -s report` names them, from the checkout
-    written = answer_section(newest_runs(Path("results")), tmp_path / "answer.png", Path("results/plots"))
+    written = answer_section(reference_runs(Path("results")), tmp_path / "answer.png", Path("results/plots"))
     assert block == "\n".join(written).strip("\n").splitlines(), "README.md is stale: run `nox -s report`"
     assert (tmp_path / "answer.png").stat().st_size > 10_000

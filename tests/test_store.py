@@ -108,3 +108,34 @@ def test_a_pytest_run_is_filed_whole_under_the_next_number(tmp_path):
     with pytest.raises(runs.NotARun, match="no benchmark"):
         runs.save_pytest_run(empty, tmp_path / "results", "bench", "cpu")
     assert sorted(p.name for p in first.parent.iterdir()) == ["0001_bench.json", "0002_resolve.json"]
+
+
+def _bench_run(path: Path, floor_sd: float) -> None:
+    case = {"kind": "step_cost", "step": {"floor": {"mean": 1.0, "sd": floor_sd}}}
+    path.write_text(json.dumps({"machine_info": {}, "benchmarks": [{"name": "c", "extra_info": case}]}))
+
+
+def test_the_reference_run_is_the_quietest_complete_run_not_superseded(tmp_path):
+    from benchmarks.report.reference import choose, reference_runs
+
+    folder = tmp_path / "cpu-test" / "Linux-CPython-3.11-64bit"
+    folder.mkdir(parents=True)
+    for name, sd in (("0001", 0.01), ("0002", 0.03), ("0003", 0.10), ("0004", 0.03)):
+        _bench_run(folder / f"{name}_bench.json", sd)
+    (folder / "superseded.json").write_text(json.dumps({"0001_bench.json": "measured before the fix"}))
+    choice = choose(folder)
+    assert choice["reference"].name == "0004_bench.json"  # 0001 is quieter but superseded; a tie goes to the newest
+    assert [(p.name, noisy) for p, _, noisy in choice["others"]] == [
+        ("0002_bench.json", False),
+        ("0003_bench.json", True),
+    ]
+    assert choice["superseded"] == {"0001_bench.json": "measured before the fix"}
+    assert reference_runs(tmp_path) == [folder / "0004_bench.json"]
+
+
+def test_the_committed_cpu_reference_is_0007():
+    from benchmarks.report.reference import choose
+
+    choice = choose(ROOT / "results" / "cpu-amd-epyc-2core" / "Linux-CPython-3.11-64bit")
+    assert choice["reference"].name == "0007_bench.json"
+    assert {p.name for p, _, noisy in choice["others"] if noisy} == {"0009_bench.json", "0010_bench.json"}

@@ -22,7 +22,8 @@ from benchmarks.report.ddp import ddp_part
 from benchmarks.report.fmt import commit_words, fit_pm, pm, step_us
 from benchmarks.report.gpu import gpu_scaling_section
 from benchmarks.report.instructions import instructions_section
-from benchmarks.store.runs import NotARun, load_run, newest_of_kind, newest_runs, read, result
+from benchmarks.report.reference import candidates, choose, reference_runs, reference_words
+from benchmarks.store.runs import NotARun, load_run, newest_of_kind, read, result
 from raw_torch.common.cli import Parser
 from raw_torch.common.config import WORKLOADS, check_creatable
 from raw_torch.common.errors import UsageError
@@ -78,7 +79,17 @@ def header_section(path: Path, data: dict) -> list[str]:
         f"Python {p.get('python', mi.get('python_version'))}, torch {p.get('torch')}, "
         f"pytorch-lightning {p.get('pytorch_lightning')}, CUDA runtime {p.get('cuda')}.",
         "",
+        *_reference_lines(path),
     ]
+
+
+def _reference_lines(path: Path) -> list[str]:
+    choice = choose(path.parent)
+    if choice is None:
+        return []
+    if choice["reference"] != path:
+        return [f"This run was named on the command line; the reference rule reads `{choice['reference'].name}`.", ""]
+    return [reference_words(choice), ""]
 
 
 def step_cost_section(steps: list[dict], plot: Path, rel: Path) -> list[str]:
@@ -300,7 +311,30 @@ def _median_iqr(values: list[float]) -> tuple[float, float]:
     return s.median, s.iqr / 2
 
 
-def startup_section(by_kind: dict, plot: Path, rel: Path) -> list[str]:
+def _rss_across_runs(path: Path, case: str = "minimal-cpu-32-true") -> list[str]:
+    """Peak RSS of one case in every complete bench run of this machine: it moves with the host, the difference
+    between the sides does not."""
+    rows = []
+    for run, _ in candidates(path.parent):
+        data = load_run(run, say_skipped=False)
+        memory = [b["extra_info"] for b in data["benchmarks"] if b.get("extra_info", {}).get("kind") == "memory"]
+        raw, lit = P.peak_mb(memory, case, "raw"), P.peak_mb(memory, case, "lightning")
+        if not (math.isnan(raw) or math.isnan(lit)):
+            rows.append((run.name[:4], raw, lit))
+    if len(rows) < 2:
+        return []
+    each = "; ".join(f"{n} {r:,.0f} / {lit:,.0f}" for n, r, lit in rows)
+    spread = max(r for _, r, _ in rows) - min(r for _, r, _ in rows)
+    extra = [lit - r for _, r, lit in rows]
+    return [
+        f"Peak RSS moves with the host from run to run, by up to {spread:,.0f} MiB here, while Lightning's extra "
+        f"stays {min(extra):,.0f}-{max(extra):,.0f} MiB ({case}, raw / Lightning MiB, every run of this machine: "
+        f"{each}): compare the two sides within one run ([wall-clock.md]({DOCS}/wall-clock.md#reference-run-cpu)).",
+        "",
+    ]
+
+
+def startup_section(by_kind: dict, plot: Path, rel: Path, path: Path | None = None) -> list[str]:
     startup = {}
     for b in by_kind.get("imports", []):
         e = b["extra_info"]
@@ -324,7 +358,8 @@ def startup_section(by_kind: dict, plot: Path, rel: Path) -> list[str]:
     for c in sorted({m["case"] for m in memory}):
         how = "peak RSS, fresh process" if "-cpu-" in c else "torch.cuda.max_memory_allocated"
         out.append(f"| {c} | {P.peak_mb(memory, c, 'raw'):,.0f} | {P.peak_mb(memory, c, 'lightning'):,.0f} | {how} |")
-    return out + ["", f"![start-up and memory]({(rel / plot.name).as_posix()})", ""]
+    out += [""] + (_rss_across_runs(path) if path is not None and memory else [])
+    return out + [f"![start-up and memory]({(rel / plot.name).as_posix()})", ""]
 
 
 def fits_section(fits: list[dict]) -> list[str]:
@@ -362,7 +397,7 @@ def machine_section(path: Path, data: dict, plots: Path, rel: Path) -> list[str]
         *features_section(extra.get("feature", []), plots / f"{tag}-features.png", rel),
         *scaling_section(extra.get("scaling", []), plots / f"{tag}-scaling.png", rel),
         *gpu_scaling_section(extra.get("scaling_gpu", []), plots / f"{tag}-scaling_gpu.png", rel),
-        *startup_section(by_kind, plots / f"{tag}-startup_memory.png", rel),
+        *startup_section(by_kind, plots / f"{tag}-startup_memory.png", rel, path),
         *fits_section(by_kind.get("fit", [])),
     ]
 
@@ -374,8 +409,9 @@ def build_report(paths: list[Path], results: Path) -> str:
         "# Benchmark report",
         "",
         *answer_section(paths, plots / "answer.png", Path("plots")),
-        "Made by `nox -s report` from the newest saved runs of each machine folder in `results/`. Every number "
-        "below is read from a saved run; each section names its file and the nox session that made it. How each "
+        "Made by `nox -s report` from the saved runs of each machine folder in `results/`: its reference "
+        "`nox -s bench` run (each machine's header states the rule) and the newest run of each other kind. Every "
+        "number below is read from a saved run; each section names its file and the nox session that made it. How each "
         f"instrument measures: [the wall clock]({DOCS}/wall-clock.md), [instructions]({DOCS}/instructions.md), "
         f"[DDP]({DOCS}/ddp.md#under-ddp-two-ranks-on-the-cpu), [GPU]({DOCS}/gpu.md).",
         "",
@@ -434,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--readme {args.readme}: {getattr(e, 'strerror', None) or e}") from None
     if args.results.exists() and not args.results.is_dir():
         raise UsageError(f"--results {args.results}: is a file, not a folder")
-    paths = usable_runs(args.runs) if args.runs else newest_runs(args.results)
+    paths = usable_runs(args.runs) if args.runs else reference_runs(args.results)
     if not paths:
         raise UsageError(f"no saved runs under {args.results}/ (run `nox -s bench` first)")
     check_creatable("--results", args.results / "REPORT.md")

@@ -388,8 +388,9 @@ def plot_answer(points: list[dict], path: Path, shares: tuple[float, ...]) -> No
             hi = [nan0(p["ci_us"]) for p in pts]
             ax.errorbar(xs, ys, yerr=[lo, hi], fmt=marker, color=color, capsize=2, ms=5, lw=0.8,
                         label=f"{m}: {kind} ({', '.join(sorted({p['source'].name for p in pts}))})")  # fmt: skip
-            for p, x, y in zip(pts, xs, ys, strict=True):
-                ax.annotate(p["label"], (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points", color=color)
+            for i, (p, x, y) in enumerate(sorted(zip(pts, xs, ys, strict=True), key=lambda t: t[1])):
+                offset = (3, 3) if i % 2 == 0 else (3, -9)  # neighbours above and below: clusters stay readable
+                ax.annotate(p["label"], (x, y), fontsize=6, xytext=offset, textcoords="offset points", color=color)
     ax.set_xscale("log")
     ax.set_yscale("log")
     xs = [p["raw_us"] for p in shown]
