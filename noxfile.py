@@ -116,7 +116,7 @@ def bench_ddp(session: nox.Session) -> None:
 
 @nox.session
 def report(session: nox.Session) -> None:
-    """Write results/REPORT.md, results/plots/ and the README's answer from the newest saved run of each machine."""
+    """results/REPORT.md, results/plots/ and the README's answer, from each machine's reference and newest runs."""
     session.install("-e", ".[bench]")
     session.run(_python(session), "-m", "benchmarks.report", "--readme", "README.md", *session.posargs)
 

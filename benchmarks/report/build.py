@@ -2,10 +2,11 @@
 
     python -m benchmarks.report [--results results] [RUN.json ...]
 
-Without files, it takes the newest full saved run (highest pytest-benchmark number holding the
-step-cost cases) of every machine folder under --results. A file that is not valid pytest-benchmark
-JSON is named and skipped. One function per section; every number, and every protocol detail the
-prose states (lengths, batch sizes, rounds, data), is read from the saved JSON.
+Without files, it takes the reference bench run of every machine folder under --results (reference.py: the
+complete run whose floor varied least), and beside it the newest run of each other kind (resolve,
+instructions, ddp). A named file that is not a complete saved run is named and skipped; where none is, one
+line and exit 2. One function per section; every number, and every protocol detail the prose states
+(lengths, batch sizes, rounds, data), is read from the saved JSON.
 """
 
 from __future__ import annotations
@@ -425,7 +426,7 @@ def build_report(paths: list[Path], results: Path) -> str:
 
 def build_parser() -> Parser:
     ap = Parser(prog="python -m benchmarks.report", description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="*", type=Path, help="pytest-benchmark JSON files (default: newest per machine)")
+    ap.add_argument("runs", nargs="*", type=Path, help="saved runs (default: each machine's reference run)")
     ap.add_argument(
         "--results", type=Path, default=Path("results"), metavar="DIR", help="results folder (default results/)"
     )
@@ -458,7 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for path in args.runs:  # named files: each must be there; a broken one is still skipped with a line
         if path.is_dir():
-            raise UsageError(f"{path}: is a folder; name a saved run's JSON file (or none: the newest per machine)")
+            raise UsageError(
+                f"{path}: is a folder; name a saved run's JSON file (or none: each machine's reference run)"
+            )
         if not path.is_file():
             raise UsageError(f"{path}: no such file")
     readme = None

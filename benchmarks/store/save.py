@@ -1,5 +1,6 @@
-"""File a finished pytest-benchmark run under results/: what `nox -s bench`, `bench_gpu` and `resolve` do after
-pytest wrote its `--benchmark-json`.
+"""File a finished pytest-benchmark run under results/, as nox -s bench, bench_gpu and resolve do.
+
+After pytest wrote its `--benchmark-json`:
 
     python -m benchmarks.store save RUN.json --as NAME [--device cpu|cuda] [--results results]
 
