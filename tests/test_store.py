@@ -139,3 +139,21 @@ def test_the_committed_cpu_reference_is_0007():
     choice = choose(ROOT / "results" / "cpu-amd-epyc-2core" / "Linux-CPython-3.11-64bit")
     assert choice["reference"].name == "0007_bench.json"
     assert {p.name for p, _, noisy in choice["others"] if noisy} == {"0009_bench.json", "0010_bench.json"}
+
+
+def test_the_answer_holds_points_a_log_plot_cannot(tmp_path):
+    """A run where Lightning came out no slower (a smoke run's noise): the answer still reads, says so, and draws
+    no empty plot (a CI run of bench_ddp's smoke once failed here)."""
+    from benchmarks.report.answer import answer_section
+
+    folder = tmp_path / "cpu-test" / "Linux-CPython-3.11-64bit"
+    folder.mkdir(parents=True)
+    case = {"kind": "step_cost", "case": "minimal-cpu-32-true", "step": {"raw": {"mean": 4e-4}},
+            "overhead": {"step": {"mean": -1e-5, "ci": 2e-5}}}  # fmt: skip
+    run = folder / "0001_bench.json"
+    run.write_text(json.dumps({"machine_info": {}, "benchmarks": [{"name": "c", "extra_info": case}]}))
+    lines = answer_section([run], tmp_path / "answer.png", Path("plots"))
+    text = "\n".join(lines)
+    assert "1 point(s) where Lightning was no slower are not on the log plot" in text
+    assert "![" not in text and not (tmp_path / "answer.png").exists()
+    assert "none (no machine's median overhead is above zero)" in text

@@ -371,13 +371,15 @@ ANSWER_MARKERS = {"cases": "o", "sweep": "s", "DDP, 2 ranks": "D"}
 ANSWER_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e")
 
 
-def plot_answer(points: list[dict], path: Path, shares: tuple[float, ...]) -> None:
+def plot_answer(points: list[dict], path: Path, shares: tuple[float, ...]) -> int:
     """Lightning's overhead per step (µs) against the raw step (µs), both log scales, every measured point with
     its 95% interval, labelled by case; one colour per machine, one marker per kind of run; dashed guide lines
     where the overhead is each share (100%, 10%, 1%) of the raw step."""
+    shown = [p for p in points if p["overhead_us"] > 0 and p["raw_us"] > 0]  # a log scale holds no value <= 0
+    if not shown:
+        return 0
     fig, ax = plt.subplots(figsize=(10, 6.5))
     machines = list(dict.fromkeys(p["machine"] for p in points))
-    shown = [p for p in points if p["overhead_us"] > 0 and p["raw_us"] > 0]  # a log scale holds no value <= 0
     for m, color in zip(machines, ANSWER_COLORS, strict=False):
         for kind, marker in ANSWER_MARKERS.items():
             pts = [p for p in shown if p["machine"] == m and p["kind"] == kind]
@@ -415,3 +417,4 @@ def plot_answer(points: list[dict], path: Path, shares: tuple[float, ...]) -> No
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
+    return len(shown)
