@@ -11,7 +11,7 @@ from pathlib import Path
 from benchmarks.instructions import attribution as A
 from benchmarks.report import plots as P
 from benchmarks.report.instructions import LIGHTNING_BASES, PRODUCT_OFF, find, rates
-from benchmarks.store.runs import load_run, newest_of_kind, result
+from benchmarks.store.runs import entries, load_run, newest_of_kind, result
 
 BEGIN, END = "<!-- answer: written by `nox -s report` from results/ -->", "<!-- answer: end -->"
 SHARES = (0.10, 0.01)  # the overhead's share of the raw step the answer names a threshold for
@@ -68,8 +68,7 @@ def resolved_words(paths: list[Path]) -> tuple[str, list[Path]]:
     for path in paths:
         source = newest_of_kind(path.parent, "resolve")
         data = load_run(source) if source else None
-        rows = [b["extra_info"] for b in (data or {}).get("benchmarks", []) if b["extra_info"].get("kind") == "resolve"]
-        rows = [r for r in rows if "ci_drift" in r["q10"]["overhead"]]
+        rows = [r for r in entries(data or {}, "resolve") if "ci_drift" in r["q10"]["overhead"]]
         if rows:
             each = ", ".join(
                 f"{r['q10']['overhead']['value'] * 1e6:,.0f} ± {r['q10']['overhead']['ci_drift'] * 1e6:,.0f} µs "

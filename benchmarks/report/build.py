@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from pathlib import Path
 
 from benchmarks.clock.stats import rederive_resolve
@@ -24,7 +23,7 @@ from benchmarks.report.fmt import commit_words, fit_pm, pm, step_us
 from benchmarks.report.gpu import gpu_scaling_section
 from benchmarks.report.instructions import instructions_section
 from benchmarks.report.reference import candidates, choose, reference_runs, reference_words
-from benchmarks.store.runs import NotARun, load_run, newest_of_kind, read, result
+from benchmarks.store.runs import NotARun, entries, load_run, newest_of_kind, read, result, say_skipping
 from raw_torch.common.cli import Parser
 from raw_torch.common.config import WORKLOADS, check_creatable
 from raw_torch.common.errors import UsageError
@@ -169,7 +168,7 @@ def resolve_rows(path: Path, by_kind: dict) -> tuple[list[dict], Path, str]:
     data = load_run(source) if source else None
     if not data:
         return [], path, ""
-    rows = [b["extra_info"] for b in data["benchmarks"] if b.get("extra_info", {}).get("kind") == "resolve"]
+    rows = entries(data, "resolve")
     return rows, source, f" ({data.get('datetime', '?')}, {commit_words(data)})"
 
 
@@ -318,7 +317,7 @@ def _rss_across_runs(path: Path, case: str = "minimal-cpu-32-true") -> list[str]
     rows = []
     for run, _ in candidates(path.parent):
         data = load_run(run, say_skipped=False)
-        memory = [b["extra_info"] for b in data["benchmarks"] if b.get("extra_info", {}).get("kind") == "memory"]
+        memory = entries(data, "memory")
         raw, lit = P.peak_mb(memory, case, "raw"), P.peak_mb(memory, case, "lightning")
         if not (math.isnan(raw) or math.isnan(lit)):
             rows.append((run.name[:4], raw, lit))
@@ -451,7 +450,7 @@ def usable_runs(named: list[Path]) -> list[Path]:
         more = f" (nor are the {len(named) - 1} other files named)" if len(named) > 1 else ""
         raise UsageError(f"{path}: not a complete saved run ({reason}){more}; nothing written")
     for path, reason in broken.items():
-        print(f"report: skipping {path}: not a complete saved run ({reason})", file=sys.stderr)
+        say_skipping(path, reason)
     return [p for p in named if p not in broken]
 
 

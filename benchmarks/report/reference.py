@@ -14,14 +14,14 @@ import json
 import statistics
 from pathlib import Path
 
-from benchmarks.store.runs import RUN_GLOB, load_run, newest_runs
+from benchmarks.store.runs import RUN_GLOB, entries, load_run, newest_runs
 
 NOISY = 2.0
 SUPERSEDED = "superseded.json"
 
 
 def floor_variation(data: dict) -> float:
-    cases = [b["extra_info"] for b in data.get("benchmarks", []) if b.get("extra_info", {}).get("kind") == "step_cost"]
+    cases = entries(data, "step_cost")
     return statistics.median(c["step"]["floor"]["sd"] / c["step"]["floor"]["mean"] for c in cases)
 
 
@@ -35,9 +35,7 @@ def candidates(folder: Path) -> list[tuple[Path, float]]:
     found = []
     for path in sorted(folder.glob(RUN_GLOB)):
         data = load_run(path, say_skipped=False)
-        if data is not None and any(
-            b.get("extra_info", {}).get("kind") == "step_cost" for b in data.get("benchmarks", [])
-        ):
+        if data is not None and entries(data, "step_cost"):
             found.append((path, floor_variation(data)))
     return found
 

@@ -71,13 +71,17 @@ def kinds_of(path: Path) -> frozenset[str]:
     return _kinds_of_file(path, (stat.st_mtime_ns, stat.st_size))
 
 
+def say_skipping(path: Path, reason: Exception) -> None:
+    print(f"report: skipping {path}: not a complete saved run ({reason})", file=sys.stderr)
+
+
 def load_run(path: Path, say_skipped: bool = True) -> dict | None:
     """The saved run, or None with one line naming the file where it is not one."""
     try:
         return read(path)
     except NotARun as e:
         if say_skipped:
-            print(f"report: skipping {path}: not a complete saved run ({e})", file=sys.stderr)
+            say_skipping(path, e)
         return None
 
 
@@ -90,6 +94,11 @@ def kinds(data: dict) -> set[str]:
     if is_instrument_run(data):
         return {data["kind"]}
     return {b.get("extra_info", {}).get("kind") for b in data["benchmarks"]} - {None}
+
+
+def entries(data: dict, kind: str) -> list[dict]:
+    """The extra_info of a pytest-benchmark run's entries of one kind (none for an instrument's run)."""
+    return [b["extra_info"] for b in data.get("benchmarks", []) if b.get("extra_info", {}).get("kind") == kind]
 
 
 def result(data: dict) -> dict:
@@ -106,7 +115,7 @@ def _runs(folder: Path, pattern: str, say_skipped: bool):
             yield path, kinds_of(path)
         except NotARun as e:
             if say_skipped:
-                print(f"report: skipping {path}: not a complete saved run ({e})", file=sys.stderr)
+                say_skipping(path, e)
 
 
 def newest_runs(results: Path) -> list[Path]:
