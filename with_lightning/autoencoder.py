@@ -65,7 +65,7 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
     """Train, validate and test; `loaders` (train, val, test) replaces the shared construction (benchmarks)."""
     pl.seed_everything(cfg.seed, verbose=False)
     load_for_resume(cfg, "lightning")  # checked before anything is written (weights_only, layout, flags)
-    # under torchrun, Lightning puts its own DistributedSampler in at fit (raw: loop.distributed_loader)
+    # under torchrun, Lightning puts its own DistributedSampler in at fit (raw: loop.distributed_loaders)
     train_loader, val_loader, test_loader = loaders or make_autoencoder_loaders(cfg)
     check_limits(cfg, train_loader, val_loader)
     module = LitAutoEncoder(cfg, lr=cfg.lr)

@@ -96,7 +96,7 @@ def run(cfg: RunConfig, loaders: tuple | None = None) -> RunRecord:
     """Train, validate and test; `loaders` (train, val, test) replaces the shared construction (benchmarks)."""
     pl.seed_everything(cfg.seed, verbose=False)
     resume = load_for_resume(cfg, "lightning")  # checked before anything is written (weights_only, layout, flags)
-    # under torchrun, Lightning puts its own DistributedSampler in at fit (raw: loop.distributed_loader)
+    # under torchrun, Lightning puts its own DistributedSampler in at fit (raw: loop.distributed_loaders)
     train_loader, val_loader, test_loader = loaders or make_minimal_loaders(cfg)
     check_limits(cfg, train_loader, val_loader)
     module = (LitLstsq if cfg.solver == "lstsq" else LitLinearRegression)(cfg, lr=cfg.lr)
