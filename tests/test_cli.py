@@ -20,16 +20,18 @@ import torch
 from conftest import call, child_env
 
 from benchmarks.instructions import session as instructions
+from benchmarks.probe import session as probe
 from benchmarks.report import build as report
 from benchmarks.store import save as store_save
 from raw_torch.common.cli import build_evaluate_parser, build_parser
 from raw_torch.common.record import RunRecord
 
 SIDES = ("raw_torch", "with_lightning")
+PROBE_MODULE, PROBE_DATA = "probe_targets:Unlike", ["--data", "probe_targets:shuffled"]
 # (command, flag under test, arguments, words the one line must hold). Placeholders: {file} a text file, {full}
 # a folder holding an earlier run, {empty} an empty folder; {mine}/{other} a checkpoints/ folder of the command's
 # own side / of the other side, {mixed} one holding two runs' checkpoints (of the command's own side).
-# "minimal", "autoencoder" and "evaluate" rows run on both sides; "report", "instructions" and "store" once.
+# "minimal", "autoencoder" and "evaluate" rows run on both sides; "report", "instructions", "store" and "probe" once.
 BAD_INPUTS = [
     ("minimal", "--epochs", ["--epochs", "0"], "--epochs must be at least 1, got 0"),
     ("minimal", "--epochs", ["--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
@@ -147,6 +149,34 @@ BAD_INPUTS = [
     ("instructions", "--keep", ["--keep", "{file}/cg"], "--keep {file}/cg: cannot be created, {file} is a file"),
     ("instructions", "--smoke", ["--smoke=1"], "--smoke: ignored explicit argument"),
     ("instructions", "worker", ["worker"], "the following arguments are required: plan, job"),
+    # the probe (tests/probe_targets.py): one refusal of each kind, and every flag
+    ("probe", "PKG.MODULE:CLASS", ["no_such_module:Model", *PROBE_DATA], "cannot import no_such_module (ModuleNot"),
+    ("probe", "PKG.MODULE:CLASS", ["probe_targets", *PROBE_DATA], "'probe_targets': give it as PKG.MODULE:NAME"),
+    ("probe", "PKG.MODULE:CLASS", ["probe_targets:Nothing", *PROBE_DATA], "probe_targets has no 'Nothing'"),
+    ("probe", "PKG.MODULE:CLASS", ["probe_targets:NotAModule", *PROBE_DATA], "class NotAModule is not a Lightning"),
+    ("probe", "PKG.MODULE:CLASS", ["probe_targets:Manual", *PROBE_DATA], "manual optimization is not supported"),
+    ("probe", "PKG.MODULE:CLASS", ["probe_targets:TwoOptimizers", *PROBE_DATA], "returned 2 optimizers: several"),
+    ("probe", "PKG.MODULE:CLASS", ["probe_targets:Raises", *PROBE_DATA], "ValueError: shapes do not match, at probe_"),
+    ("probe", "--data", [PROBE_MODULE], "the following arguments are required: --data"),
+    ("probe", "--data", [PROBE_MODULE, "--data", "probe_targets:not_a_loader"], "returned a list, not a torch DataL"),
+    ("probe", "--data", [PROBE_MODULE, "--data", "probe_targets:empty"], "the DataLoader has no batches"),
+    ("probe", "--data", [PROBE_MODULE, "--data", "probe_targets:stream"], "the DataLoader has no length"),
+    ("probe", "--data", [PROBE_MODULE, "--data", "probe_targets:Unlike"], "class Unlike is neither a zero-argument"),
+    ("probe", "--init-args", [PROBE_MODULE, *PROBE_DATA, "--init-args", "[8]"], "give a JSON object of keyword"),
+    ("probe", "--init-args", [PROBE_MODULE, *PROBE_DATA, "--init-args", "{{width: 8}}"], "--init-args: not JSON"),
+    ("probe", "--init-args", [PROBE_MODULE, *PROBE_DATA, "--init-args", '{{"depth": 8}}'], "TypeError: Unlike.__init"),
+    ("probe", "--steps", [PROBE_MODULE, *PROBE_DATA, "--steps", "0"], "--steps must be at least 1, got 0"),
+    ("probe", "--precision", [PROBE_MODULE, *PROBE_DATA, "--precision", "16"], "argument --precision: invalid choice"),
+    ("probe", "--device", [PROBE_MODULE, *PROBE_DATA, "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    ("probe", "--seed", [PROBE_MODULE, *PROBE_DATA, "--seed", "-1"], "--seed must be between 0 and 4294967295"),
+    ("probe", "--gradient-clip-val", [PROBE_MODULE, *PROBE_DATA, "--gradient-clip-val", "0"], "must be a positive"),
+    ("probe", "--accumulate-grad-batches", [PROBE_MODULE, *PROBE_DATA, "--accumulate-grad-batches", "0"], "at least 1"),
+    ("probe", "--rounds", [PROBE_MODULE, *PROBE_DATA, "--rounds", "1"], "--rounds must be at least 2, got 1"),
+    ("probe", "--ladder", [PROBE_MODULE, *PROBE_DATA, "--ladder=1"], "--ladder: ignored explicit argument"),
+    ("probe", "--instructions", [PROBE_MODULE, *PROBE_DATA, "--instructions=1"], "ignored explicit argument"),
+    ("probe", "--no-parity", [PROBE_MODULE, *PROBE_DATA, "--no-parity=1"], "--no-parity: ignored explicit argument"),
+    ("probe", "--out", [PROBE_MODULE, *PROBE_DATA, "--out", "{file}"], "--out {file}: is a file, not a folder"),
+    ("probe", "--out", [PROBE_MODULE, *PROBE_DATA, "--out", "{full}"], "already exists and is not empty"),
 ]
 
 
@@ -239,6 +269,7 @@ def test_every_flag_has_a_row():
         "report": report.build_parser(),
         "instructions": instructions.build_parser(),
         "store": store_save.build_parser(),
+        "probe": probe.build_parser(),
     }
     shared = {flag for command, flag, _, _ in BAD_INPUTS if command == "minimal"} - {"--solver", "--finetune-epochs"}
     missing = []

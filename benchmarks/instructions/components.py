@@ -1,7 +1,8 @@
 """Which part of the training stack a Python function belongs to, from the file (and for one file, the
 function) that holds its code. The rules, in order; the first that matches wins:
 
-  RULES below map a path fragment (or `path:function`) to a component. The standard library,
+  RULES below map a path fragment (or `path:function`) to a component (and the probe's `user_code` file
+  to "model forward and loss"). The standard library,
   `lightning_utilities`, `typing_extensions`, nn.Module's `__getattr__`/`__setattr__` and torch's grad-mode
   decorators are neutral (_NEUTRAL): their work belongs to whoever called them (the nearest caller that is
   not neutral), so `contextlib.__enter__` under Lightning's profiler counts as the profiler, and Lightning
@@ -15,6 +16,8 @@ import sysconfig
 
 # (path fragment, component), first match wins. Paths use "/" and are matched anywhere in the file name.
 RULES = (
+    ("/benchmarks/probe/plain.py", "raw loop"),  # the probe's plain loop (python -m benchmarks.probe)
+    ("/benchmarks/probe/examples/", "model forward and loss"),  # the probe's shipped LightningModules
     ("/benchmarks/", "measurement (the window wrapper)"),
     ("/with_lightning/trainer.py", "our callbacks (History, RunState)"),
     ("/with_lightning/", "model forward and loss"),  # the LightningModule's steps
@@ -80,10 +83,19 @@ _NEUTRAL = (
     "/torch/autograd/grad_mode.py",
 )
 _cache: dict = {}
+_user_files: set[str] = set()
+
+
+def user_code(filename: str) -> None:
+    """The probe's user module: its file counts as "model forward and loss", wherever it lives."""
+    _user_files.add(os.path.realpath(filename))
+    _cache.clear()
 
 
 def classify(filename: str, function: str) -> str | None:
     """The component of one function's code, or None if it is neutral (belongs to its caller)."""
+    if _user_files and os.path.realpath(filename) in _user_files:
+        return "model forward and loss"
     path = filename.replace(os.sep, "/")
     where = f"{path}:{function}"
     if "/site-packages/" not in path and (filename.startswith(_STDLIB) or path.startswith("<frozen ")):

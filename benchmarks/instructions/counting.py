@@ -143,6 +143,12 @@ def run_windows(item: dict, start, stop) -> None:
     from benchmarks.clock import harness
     from raw_torch.common.data import make_loaders
 
+    if "runner" in item:  # an instrument's own case ("module:function"), e.g. a side of the probe's user module
+        import importlib
+
+        module, function = item["runner"].split(":")
+        getattr(importlib.import_module(module), function)(item, start, stop)
+        return
     cfg, windows = case_config(item), item["windows"]
     harness.side_environment(item["impl"])  # raw and floor without Lightning's NVML check, Lightning with it
     if item["impl"] == "floor":  # the same step on batches already in memory: no DataLoader, no loop
