@@ -116,3 +116,19 @@ def test_the_module_is_imported_from_the_current_directory(tmp_path, monkeypatch
         assert target.module_class("users_model:Model") is probe_targets.Unlike
     finally:
         __import__("sys").modules.pop("users_model", None)
+
+
+def test_the_report_reads_the_committed_probe_runs(tmp_path, capsys):
+    from pathlib import Path
+
+    from benchmarks.report.probe import probe_section
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    text = "\n".join(probe_section(results, Path(".")))
+    for name, cls in (("issue6196", "LitAutoEncoder"), ("issue8857", "LogisticRegression")):
+        row = next(line for line in text.splitlines() if line.startswith(f"| [{cls}](./probe/{name}/probe.md)"))
+        assert "| bitwise |" in row and f"#{name[5:]}" in row
+    (tmp_path / "probe" / "broken").mkdir(parents=True)
+    (tmp_path / "probe" / "broken" / "probe.json").write_text("{")
+    assert probe_section(tmp_path, Path(".")) == []  # nothing usable: no section, one line naming the file
+    assert "probe/broken/probe.json: not a complete saved run" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from benchmarks.report.ddp import ddp_part
 from benchmarks.report.fmt import commit_words, fit_pm, pm, step_us
 from benchmarks.report.gpu import gpu_scaling_section
 from benchmarks.report.instructions import instructions_section
+from benchmarks.report.probe import probe_section
 from benchmarks.report.reference import candidates, choose, reference_runs, reference_words
 from benchmarks.store.runs import NotARun, entries, load_run, newest_of_kind, read, result, say_skipping
 from raw_torch.common.cli import Parser
@@ -420,6 +421,7 @@ def build_report(paths: list[Path], results: Path) -> str:
         data = load_run(path)
         if data is not None:
             lines += machine_section(path, data, plots, Path("plots"))
+    lines += probe_section(results, Path("."))
     return "\n".join(lines) + "\n"
 
 
