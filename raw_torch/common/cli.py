@@ -162,6 +162,14 @@ def _raise_interrupted(signum, frame):
     raise Interrupted(signum)
 
 
+def say_one_line(line: str) -> None:
+    """One line on stderr in one write: under torchrun every rank says its line into the same pipe at about the
+    same moment. With PYTHONUNBUFFERED set (as on this machine), print() writes the text and its newline in two
+    system calls, and two ranks' lines once ran into one (a CI run of test_ddp's lstsq refusal)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def main_guard(prog: str, fn, *args, catch_sigterm: bool = True):
     """Run a command; what goes wrong becomes one line on stderr and an exit code, never a traceback.
 
@@ -174,27 +182,25 @@ def main_guard(prog: str, fn, *args, catch_sigterm: bool = True):
     try:
         return fn(*args)
     except UsageError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        say_one_line(f"{prog}: error: {e}")
         raise SystemExit(2) from None
     except NonFiniteLoss as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        say_one_line(f"{prog}: error: {e}")
         raise SystemExit(1) from None
     except BrokenPipeError:  # `... | head`: the reader left; stop quietly, as the Python docs advise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(1) from None
     except KeyboardInterrupt as e:
         signum = getattr(e, "signum", signal.SIGINT)
-        print(
-            f"{prog}: interrupted by {signal.Signals(signum).name}; every checkpoint already written is complete",
-            file=sys.stderr,
+        say_one_line(
+            f"{prog}: interrupted by {signal.Signals(signum).name}; every checkpoint already written is complete"
         )
         raise SystemExit(128 + signum) from None
     except RuntimeError as e:
         lost = lost_peer(e)
         if lost is None:
             raise
-        print(f"{prog}: error: rank {world().rank}: {lost}; torchrun's report names the process that failed",
-              file=sys.stderr)  # fmt: skip
+        say_one_line(f"{prog}: error: rank {world().rank}: {lost}; torchrun's report names the process that failed")
         raise SystemExit(1) from None
     finally:  # the command is over: a late SIGTERM (torchrun stopping the job) must not raise into the shutdown
         if catch_sigterm:
