@@ -132,3 +132,16 @@ def test_the_report_reads_the_committed_probe_runs(tmp_path, capsys):
     (tmp_path / "probe" / "broken" / "probe.json").write_text("{")
     assert probe_section(tmp_path, Path(".")) == []  # nothing usable: no section, one line naming the file
     assert "probe/broken/probe.json: not a complete saved run" in capsys.readouterr().err
+
+
+def test_instructions_without_valgrind_is_refused_in_one_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no valgrind on it
+    argv = ["probe_targets:Unlike", "--data", "probe_targets:shuffled", "--instructions", "--device", "cpu",
+            "--out", str(tmp_path / "out")]  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        main_guard("benchmarks.probe", session.main, argv, catch_sigterm=False)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and lines == [
+        "benchmarks.probe: error: --instructions: valgrind is not installed (Debian: apt-get install valgrind)"
+    ]
+    assert not (tmp_path / "out").exists()
