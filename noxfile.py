@@ -124,8 +124,8 @@ PROBE_EXAMPLE = [
 @nox.session
 def probe(session: nox.Session) -> None:
     """Your LightningModule beside a plain loop: parity, µs per step, and with --instructions why (~1 min; with
-    valgrind ~8 min). `nox -s probe -- PKG.MODULE:CLASS --data PKG.MODULE:NAME [--help]`, run from your project's folder;
-    without arguments, the #6196 example."""
+    valgrind ~8 min). `nox -s probe -- PKG.MODULE:CLASS --data PKG.MODULE:NAME [--help]`, run from your
+    project's folder; without arguments, the #6196 example."""
     session.install("-e", ".[bench]")
     session.chdir(session.invoked_from)  # PKG.MODULE is imported from where nox was called, as with python -m
     session.run(_python(session), "-m", "benchmarks.probe", *(session.posargs or PROBE_EXAMPLE))
