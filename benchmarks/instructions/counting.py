@@ -44,16 +44,21 @@ class WindowsDone(Exception):
 
 
 class Windows:
-    """A batch sampler that hands every batch on unchanged and starts/stops a counter at the window edges."""
+    """A batch sampler (or list of batches) that hands every item on unchanged and starts/stops a counter at the
+    window edges. Fetches are counted across its iterations (epochs): the suite's cases end inside their first
+    epoch; the probe's user loader may be shorter than the windows."""
 
     def __init__(self, batch_sampler, start, stop, windows=WINDOWS) -> None:
         self.batch_sampler, self.start, self.stop, self.windows = batch_sampler, start, stop, windows
+        self.fetched = 0
 
     def __iter__(self):
         starts = {a: (a, b) for a, b in self.windows}
         ends = {b: (a, b) for a, b in self.windows}
         last = max(ends)
-        for i, indices in enumerate(self.batch_sampler):
+        for indices in self.batch_sampler:
+            i = self.fetched
+            self.fetched += 1
             if i in ends:
                 self.stop(ends[i])
             if i == last:

@@ -22,8 +22,9 @@ from benchmarks.store import runs as R
 TIMED_RUNS = 7  # native runs per timed case, for the instructions-per-µs rate
 
 
-def opcode_pass(items: list[dict]) -> dict[int, dict]:
-    """Opcodes per step per component, natively (no valgrind), for every item with Python around its step."""
+def opcode_pass(items: list[dict], floors: bool = False) -> dict[int, dict]:
+    """Opcodes per step per component, natively (no valgrind), for every item with Python around its step: the
+    suite's floor is left whole ("interpreter"), the probe's (its plain loop on listed batches) is split too."""
     import torch
 
     from benchmarks.instructions.counting import OpcodeCounter, run_windows
@@ -31,7 +32,7 @@ def opcode_pass(items: list[dict]) -> dict[int, dict]:
     torch.set_num_threads(1)
     out = {}
     for i, item in enumerate(items):
-        if item["impl"] == "floor":
+        if item["impl"] == "floor" and not floors:
             continue
         counter = OpcodeCounter()
         run_windows(item, counter.start, counter.stop)

@@ -22,35 +22,7 @@ import numpy as np
 import torch
 
 from benchmarks.instructions import attribution as A
-from benchmarks.instructions.counting import WINDOWS, WindowsDone, limit_of
-
-
-class Windows:
-    """A batch sampler (or list of batches) wrapper that starts and stops a counter at fetch indices counted
-    across epochs, and stops the run (WindowsDone) at the last window's end."""
-
-    def __init__(self, inner, start, stop, windows=WINDOWS) -> None:
-        self.inner, self.start, self.stop, self.windows = inner, start, stop, windows
-        self.fetched = 0
-
-    def __iter__(self):
-        starts = {a: (a, b) for a, b in self.windows}
-        ends = {b: (a, b) for a, b in self.windows}
-        last = max(ends)
-        for item in self.inner:
-            i = self.fetched
-            self.fetched += 1
-            if i in ends:
-                self.stop(ends[i])
-            if i == last:
-                raise WindowsDone
-            if i in starts:
-                self.start()
-            yield item
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
+from benchmarks.instructions.counting import WINDOWS, Windows, WindowsDone, limit_of
 
 RUNNER = "benchmarks.probe.count:run_windows"  # what instructions.counting.run_windows calls for these items
 
@@ -111,24 +83,10 @@ def items(probe, ladder: bool) -> list[dict]:
     ]
 
 
-def opcode_pass(plan: list[dict]) -> dict[int, dict]:
-    from benchmarks.instructions.counting import OpcodeCounter
-
-    out = {}
-    for i, item in enumerate(plan):
-        counter = OpcodeCounter()
-        run_windows(item, counter.start, counter.stop)
-        windows = [
-            {"steps": b - a, "opcodes": w["opcodes"]} for w, (a, b) in zip(counter.windows, WINDOWS, strict=True)
-        ]
-        out[i] = A.per_step_opcodes(windows)
-    return out
-
-
 def measure(probe, ladder: bool, keep: Path | None = None) -> dict:
     """Count every side in two valgrind processes (meanwhile the native opcode pass); per-step instructions per
     side, Lightning's extra by component, and each rung's extra over the bare Trainer."""
-    from benchmarks.instructions.measure import layers_per_item, summarize
+    from benchmarks.instructions.measure import layers_per_item, opcode_pass, summarize
     from benchmarks.instructions.valgrind import run_valgrind
 
     plan = items(probe, ladder)
@@ -138,7 +96,7 @@ def measure(probe, ladder: bool, keep: Path | None = None) -> dict:
     thread = threading.Thread(target=lambda: box.update(result=run_valgrind(plan, work)), daemon=True)
     thread.start()
     with np.errstate(divide="ignore", invalid="ignore"):  # a component absent from a window: no linearity figure
-        opcodes = opcode_pass(plan)
+        opcodes = opcode_pass(plan, floors=True)
     thread.join()
     if "result" not in box:
         raise RuntimeError(f"the valgrind processes failed; their logs are in {work}")

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
-import sys
 from pathlib import Path
 
+from benchmarks.report.fmt import us_whole as us
 from benchmarks.store.runs import SCHEMA, SCHEMA_VERSION, commit_info
 from raw_torch.common.files import atomic_write
 
@@ -76,12 +75,6 @@ def outputs(out: Path, res: dict) -> None:
     plot(res, out / "probe.png")
     with atomic_write(out / "probe.md") as tmp:
         tmp.write_text(markdown(res))
-
-
-def us(m: dict, digits: int = 0) -> str:
-    ci = m.get("ci", float("nan"))
-    half = "" if ci != ci else f" ± {ci:,.{digits}f}"
-    return f"{m['mean']:,.{digits}f}{half}"
 
 
 def parity_words(p: dict | None) -> str:
@@ -178,7 +171,7 @@ def plot(res: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from benchmarks.report.plots import IMPL_COLORS, save_figure
+    from benchmarks.report.plots import IMPL_COLORS, nan0, save_figure
 
     s = res["step_us"]
     rows = [("floor", s["floor"], IMPL_COLORS["floor"]), ("plain loop", s["plain"], IMPL_COLORS["raw"]),
@@ -199,17 +192,3 @@ def plot(res: dict, path: Path) -> None:
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
-
-
-def nan0(x: float) -> float:
-    return 0.0 if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
-
-
-def read(path: Path) -> dict:
-    """A probe.json, checked to be one (the report reads them from results/probe/)."""
-    from benchmarks.store.runs import read as read_run
-
-    data = read_run(path)
-    if data.get("kind") != KIND:
-        print(f"report: skipping {path}: not a probe run", file=sys.stderr)
-    return data

@@ -16,6 +16,12 @@ def step_us(m: dict) -> str:
     return pm(m["mean"], m.get("ci"))
 
 
+def us_whole(m: dict) -> str:
+    """A mean_ci dict already in µs, to the whole µs: mean ± half-width (the probe's numbers)."""
+    ci = m.get("ci", float("nan"))
+    return f"{m['mean']:,.0f}" + ("" if ci is None or math.isnan(ci) else f" ± {ci:,.0f}")
+
+
 def fit_pm(fit: dict, key: str, scale: float = 1e6) -> str:
     """An ols coefficient (`a` or `b`) ± the half-width of its interval."""
     return pm(fit[key], fit.get(f"{key}_ci"), scale)

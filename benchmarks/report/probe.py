@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchmarks.report.fmt import us_whole
 from benchmarks.store.runs import NotARun, read, say_skipping
 
 # What each thread in Lightning's tracker asked and how it ended (its labels and the last maintainers' word).
@@ -33,10 +34,6 @@ def probe_runs(results: Path) -> list[tuple[Path, dict]]:
         if data.get("kind") == "probe":
             found.append((path, data))
     return found
-
-
-def _us(m: dict) -> str:
-    return f"{m['mean']:,.0f} ± {m['ci']:,.0f}"
 
 
 def probe_section(results: Path, rel: Path) -> list[str]:
@@ -69,8 +66,9 @@ def probe_section(results: Path, rel: Path) -> list[str]:
             counted = f"+{c['overhead'] / 1e6:.2f} ({parts})"
         lines.append(
             f"| [{p['class']}]({rel}/probe/{name}/probe.md) ({p['steps']} steps, {p['precision']}) | "
-            f"{THREADS.get(name, '')} | {same} | {_us(r['step_us']['plain'])} | {_us(r['step_us']['lightning'])} | "
-            f"{_us(r['overhead_us'])} ({r['overhead_pct']:.0f} %) | {counted} |"
+            f"{THREADS.get(name, '')} | {same} | {us_whole(r['step_us']['plain'])} | "
+            f"{us_whole(r['step_us']['lightning'])} | "
+            f"{us_whole(r['overhead_us'])} ({r['overhead_pct']:.0f} %) | {counted} |"
         )
     lines.append("")
     for _, data in runs:
