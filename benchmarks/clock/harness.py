@@ -54,20 +54,22 @@ def run_module(impl: str, workload: str):
 
 @contextlib.contextmanager
 def quiet_heap():
-    """Collect, then freeze every object the harness holds, for the duration of one timed run.
+    """Freeze every object the harness holds for the duration of one timed run, then collect the run's garbage.
 
     The garbage collector stays on, as in a user's script, but its full collections no longer walk
     the benchmark process's own heap (pytest, earlier results): that walk grows as the session goes on
     and taxes the side that allocates more, which would add noise and bias. gc.freeze() moves the
-    existing objects out of the collector's view; the run's own objects are collected as usual.
+    existing objects out of the collector's view; the run's own objects are collected as usual. The run's
+    leftover cycles are collected while the heap is still frozen, which walks only the run's objects. Until
+    2026-12-04 the whole heap was collected before and after each run: about 0.25 s each, untimed, yet about
+    half of a GPU case's time (docs/gpu.md, "The plan"); the harness now spends 0.03-0.08 s around a run.
     """
-    gc.collect()
     gc.freeze()
     try:
         yield
     finally:
+        gc.collect()  # the run's garbage only: the frozen heap is not walked
         gc.unfreeze()
-        gc.collect()
 
 
 class StepClock:
