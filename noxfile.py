@@ -90,8 +90,20 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def bench_gpu(session: nox.Session) -> None:
-    """CUDA cases, both input paths, and the GPU sweep (one GPU); saves a new numbered run under results/cuda-<gpu>/."""
-    _bench(session, "cuda", "cuda")
+    """The CUDA step cases on both input paths, the GPU sweep and peak memory (~5 min on one H200), in four parts
+    each saved as it ends: NNNN_gpu-<part>.json under results/cuda-<gpu>/. `nox -s bench_gpu -- sweep memory`
+    runs those parts only; other posargs go to each part's pytest (parts are chosen by name, not by -k)."""
+    session.install("-e", ".[bench]")
+    _bench_gpu(session, session.posargs)
+
+
+GPU_PARTS = ("steps", "device", "sweep", "memory")  # benchmarks/store/parts.py, in this order
+
+
+def _bench_gpu(session: nox.Session, posargs: list[str]) -> None:
+    only = ",".join(a for a in posargs if a in GPU_PARTS)
+    rest = [a for a in posargs if a not in GPU_PARTS]
+    session.run(_python(session), "-m", "benchmarks.store", "parts", "--device", "cuda", "--only", only, "--", *rest)
 
 
 @nox.session

@@ -7,7 +7,8 @@ near a minute; their intervals are wider, and the report shows them.
 CUDA (`test_scaling_gpu`, in `nox -s bench_gpu`): eight points from hidden 64 to 16384 and batch 32 to 1024,
 32-true and bf16-mixed, on the on-device input path (`--data-on-device`), so that the raw step is the GPU's
 work and not the DataLoader's; raw, Lightning and the floor, so the report can show how close raw comes to
-the floor. The points start from the H200 probe of 2026-11-30 (docs/gpu.md); not yet run.
+the floor; one checkpoint per run, at its end. The points start from the H200 probe of 2026-11-30
+(docs/gpu.md); part "sweep" of `nox -s bench_gpu`.
 """
 
 from __future__ import annotations
@@ -64,9 +65,13 @@ def test_scaling_gpu(benchmark, smoke, hidden, batch, precision, epochs, limits)
         pytest.skip("the GPU sweep needs CUDA (its first point runs on the CPU in smoke mode, for the wiring)")
     if smoke:
         epochs, limits = 1, [2, 3]
+    # one checkpoint per run, after the last epoch: the callback's per-step work is the same as with one every
+    # epoch (the step clock's intervals are within an epoch), but the widest model writes 197 MiB a checkpoint,
+    # and one every epoch would take most of the sweep's time (docs/gpu.md, "The plan")
     cfg = base_config(
-        "autoencoder", device, precision, hidden=hidden, batch_size=batch, epochs=epochs, data_on_device=True
-    )
+        "autoencoder", device, precision, hidden=hidden, batch_size=batch, epochs=epochs, data_on_device=True,
+        checkpoint_every=epochs,
+    )  # fmt: skip
     rounds = 1 if smoke else FEW_ROUNDS
     benchmark.group = "protocol (wall time of the whole protocol)"
     result = benchmark.pedantic(harness.protocol, args=(cfg, limits, rounds), rounds=1)

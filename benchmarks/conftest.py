@@ -14,6 +14,7 @@ rest of the matrix. The SIGINT handler below notes the interrupt, and the sessio
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import warnings
@@ -70,6 +71,11 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
 def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["paired"] = versions()
     machine_info["paired"]["bench_rounds"] = ROUNDS
+    # a part of a session saved part by part (`nox -s bench_gpu`): the report puts the parts back together
+    if os.environ.get("PAIRED_BENCH_SESSION"):
+        machine_info["paired"]["session"] = os.environ["PAIRED_BENCH_SESSION"]
+        machine_info["paired"]["part"] = os.environ.get("PAIRED_BENCH_PART", "")
+        machine_info["paired"]["parts"] = [p for p in os.environ.get("PAIRED_BENCH_PARTS", "").split(",") if p]
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ the report reads real pytest-benchmark output and survives a broken file. (No ti
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -196,6 +197,41 @@ def test_an_interrupted_benchmark_saves_nothing_and_keeps_earlier_runs(tmp_path)
     assert saved.read_bytes() == before
 
 
+def test_a_session_in_parts_cut_by_a_signal_keeps_its_finished_parts(tmp_path):
+    """`python -m benchmarks.store parts` (what `nox -s bench_gpu` runs), on CPU with two parts of its own, stopped
+    by SIGTERM to its process group in the second part, as a lease's time limit stops it: the first part is saved
+    whole, nothing of the second, no temporary file; the report shows the saved part and names the missing one."""
+    from benchmarks.report.build import main as report
+
+    results = tmp_path / "results"
+    cmd = [sys.executable, "-m", "benchmarks.store", "parts", "--device", "cpu", "--results", str(results),
+           "--part", "startup:benchmarks/bench_startup.py:test_trainer_construction",
+           "--part", "steps:benchmarks/bench_steps.py:test_step_cost and minimal-cpu-32-true",
+           "--", "-p", "no:cacheprovider", "-q"]  # fmt: skip
+    env = child_env(PAIRED_BENCH_ROUNDS="3", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    seen = ""
+    while "parts: steps: " not in seen:  # the first part is saved and the second has begun
+        line = proc.stdout.readline()
+        assert line, seen[-2000:]
+        seen += line
+    time.sleep(1.5)  # into the second part's pytest run
+    os.killpg(proc.pid, signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, seen + rest
+    assert "parts: startup saved" in seen and "steps saved" not in rest
+    (saved,) = results.glob("*/*/*")
+    assert saved.name == "0001_cpu-startup.json"
+    paired = json.loads(saved.read_text())["machine_info"]["paired"]
+    assert (paired["part"], paired["parts"]) == ("startup", ["startup", "steps"])
+    assert report(["--results", str(results)]) == 0
+    text = (results / "REPORT.md").read_text()
+    assert "startup `0001_cpu-startup.json`" in text and "Trainer(...) construction" in text
+    assert "**Partial run: the part steps of this session was not saved**" in text
+
+
 def test_a_broken_newest_run_never_hides_the_full_run_before_it(tmp_path):
     """A truncated newest run (say, copied in half) beside the committed reference runs: the report names
     it, skips it and reports the newest complete run; no temporary file is left in results/ or plots/."""
@@ -250,3 +286,17 @@ def test_the_gpu_sweep_section_reports_what_the_protocol_measured(tmp_path):
     ratio = result["step"]["raw"]["mean"] / result["step"]["floor"]["mean"]
     assert table_row.endswith(f"| {ratio:.2f}x |")
     assert (tmp_path / "gpu.png").stat().st_size > 0
+
+
+def test_the_gpu_plan_covers_every_case_of_bench_gpu_within_five_minutes():
+    """The plan of docs/gpu.md, from the committed H200 run and today's lengths and rounds: each case of bench_gpu's
+    parts once, at most 300 s in all. It fails when a case, a round or a length is added without room for it."""
+    from benchmarks.bench_scaling import GPU_POINTS
+    from benchmarks.clock import gpu_plan
+    from benchmarks.store.parts import GPU_PARTS
+
+    rows, total = gpu_plan.plan(ROOT / gpu_plan.RUN_0001)
+    parts = [part for part, *_ in rows]
+    assert sorted(set(parts)) == sorted(name for name, _, _ in GPU_PARTS)
+    assert parts.count("steps") == parts.count("device") == 6 and parts.count("sweep") == len(GPU_POINTS)
+    assert total <= gpu_plan.BUDGET

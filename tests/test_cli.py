@@ -19,9 +19,11 @@ import pytest
 import torch
 from conftest import call, child_env
 
+from benchmarks.clock import gpu_plan
 from benchmarks.instructions import session as instructions
 from benchmarks.probe import session as probe
 from benchmarks.report import build as report
+from benchmarks.store import parts as store_parts
 from benchmarks.store import save as store_save
 from raw_torch.common.cli import build_evaluate_parser, build_parser
 from raw_torch.common.record import RunRecord
@@ -31,7 +33,8 @@ PROBE_MODULE, PROBE_DATA = "probe_targets:Unlike", ["--data", "probe_targets:shu
 # (command, flag under test, arguments, words the one line must hold). Placeholders: {file} a text file, {full}
 # a folder holding an earlier run, {empty} an empty folder; {mine}/{other} a checkpoints/ folder of the command's
 # own side / of the other side, {mixed} one holding two runs' checkpoints (of the command's own side).
-# "minimal", "autoencoder" and "evaluate" rows run on both sides; "report", "instructions", "store" and "probe" once.
+# "minimal", "autoencoder" and "evaluate" rows run on both sides; "report", "instructions", "store" (save and
+# parts), "clock.gpu_plan" and "probe" once.
 BAD_INPUTS = [
     ("minimal", "--epochs", ["--epochs", "0"], "--epochs must be at least 1, got 0"),
     ("minimal", "--epochs", ["--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
@@ -145,6 +148,15 @@ BAD_INPUTS = [
     ("store", "--as", ["save", "{file}", "--as", "../bench"], "--as ../bench: letters, digits, - and _ only"),
     ("store", "--device", ["save", "{file}", "--as", "b", "--device", "tpu"], "argument --device: invalid choice"),
     ("store", "--results", ["save", "{file}", "--as", "b", "--results", "{file}"], "--results {file}: is a file"),
+    ("store", "parts", ["parts", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    ("store", "--only", ["parts", "--only", "sweeps"], "--only sweeps: no part sweeps (the parts: steps"),
+    ("store", "--part", ["parts", "--part", "steps"], "--part steps: expected NAME:FILE:SELECT"),
+    ("store", "--part", ["parts", "--part", "a:no/such.py:x"], "--part a:no/such.py:x: no/such.py: no such file"),
+    ("store", "--results", ["parts", "--results", "{file}"], "--results {file}: is a file, not a folder"),
+    ("store", "PYTEST_ARGS", ["parts", "--", "--benchmark-json=x.json"], "the parts runner saves each part itself"),
+    ("store", "PYTEST_ARGS", ["parts", "--", "-k", "sweep"], "PYTEST_ARGS -k: each part has its own -k; choose parts"),
+    ("clock.gpu_plan", "--run", ["--run", "no/such.json"], "--run no/such.json: no such file"),
+    ("clock.gpu_plan", "--run", ["--run", "{json}"], "--run {json}: not a saved CUDA bench run with the step cases"),
     ("instructions", "--results", ["--results", "{file}"], "--results {file}: is a file, not a folder"),
     ("instructions", "--keep", ["--keep", "{file}/cg"], "--keep {file}/cg: cannot be created, {file} is a file"),
     ("instructions", "--smoke", ["--smoke=1"], "--smoke: ignored explicit argument"),
@@ -269,12 +281,14 @@ def test_every_flag_has_a_row():
         "report": report.build_parser(),
         "instructions": instructions.build_parser(),
         "store": store_save.build_parser(),
+        "store parts": store_parts.build_parser(),
+        "clock.gpu_plan": gpu_plan.build_parser(),
         "probe": probe.build_parser(),
     }
     shared = {flag for command, flag, _, _ in BAD_INPUTS if command == "minimal"} - {"--solver", "--finetune-epochs"}
     missing = []
     for command, parser in parsers.items():
-        rows = {flag for c, flag, _, _ in BAD_INPUTS if c == command}
+        rows = {flag for c, flag, _, _ in BAD_INPUTS if c == command.split()[0]}
         if command == "autoencoder":
             rows |= shared  # the flags both workloads have are tried once, on the minimal example
         missing += [f"{command} {flag}" for flag in _actions(parser) if flag not in rows]

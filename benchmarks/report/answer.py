@@ -11,7 +11,7 @@ from pathlib import Path
 from benchmarks.instructions import attribution as A
 from benchmarks.report import plots as P
 from benchmarks.report.instructions import LIGHTNING_BASES, PRODUCT_OFF, find, rates
-from benchmarks.store.runs import entries, load_run, newest_of_kind, result
+from benchmarks.store.runs import entries, load_run, load_session, newest_of_kind, result
 
 BEGIN, END = "<!-- answer: written by `nox -s report` from results/ -->", "<!-- answer: end -->"
 SHARES = (0.10, 0.01)  # the overhead's share of the raw step the answer names a threshold for
@@ -41,18 +41,19 @@ def points(paths: list[Path]) -> list[dict]:
     """Every measured (raw step, Lightning's overhead) pair in the runs the report reads, each with its file."""
     out = []
     for path in paths:
-        data = load_run(path)
+        data = load_session(path)
         if data is None:
             continue
         machine = path.parent.parent.name
         for b in data.get("benchmarks", []):  # an instrument run alone holds none
             e = b.get("extra_info", {})
+            source = path.parent / b.get("saved_in", path.name)  # a run saved in parts: the part's own file
             if e.get("kind") == "step_cost":
                 label = e["case"].replace("-cpu-", "-").replace("-cuda-", "-")  # the colour names the machine
-                out.append(_point(machine, path, "cases", label, e["step"]["raw"], e["overhead"]["step"]))
+                out.append(_point(machine, source, "cases", label, e["step"]["raw"], e["overhead"]["step"]))
             elif e.get("kind") in ("scaling", "scaling_gpu"):
                 label = f"h{e['hidden']} b{e['batch_size']}" + (f" {e['precision']}" if "precision" in e else "")
-                out.append(_point(machine, path, "sweep", label, e["step"]["raw"], e["overhead"]["step"]))
+                out.append(_point(machine, source, "sweep", label, e["step"]["raw"], e["overhead"]["step"]))
         ddp = newest_of_kind(path.parent, "ddp")
         data = load_run(ddp) if ddp else None
         info = result(data) if data else None

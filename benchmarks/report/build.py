@@ -24,6 +24,7 @@ from benchmarks.report.gpu import gpu_scaling_section
 from benchmarks.report.instructions import instructions_section
 from benchmarks.report.probe import probe_section
 from benchmarks.report.reference import candidates, choose, reference_runs, reference_words
+from benchmarks.store import runs as R
 from benchmarks.store.runs import NotARun, entries, load_run, newest_of_kind, read, result, say_skipping
 from raw_torch.common.cli import Parser
 from raw_torch.common.config import WORKLOADS, check_creatable
@@ -72,15 +73,37 @@ def header_section(path: Path, data: dict) -> list[str]:
     return [
         f"## {path.parent.parent.name}",
         "",
-        f"Source: `{path.as_posix()}` (pytest-benchmark {data.get('version', '?')}, {data.get('datetime', '?')}, "
-        f"{commit_words(data)}), made by `nox -s {session}`.",
+        f"Source: {_source_words(path, data)} (pytest-benchmark {data.get('version', '?')}, "
+        f"{data.get('datetime', '?')}, {commit_words(data)}), made by `nox -s {session}`.",
         "",
+        *_missing_parts(data),
         f"Machine: {p.get('cpu_model', mi.get('cpu', {}).get('brand_raw', '?'))}, {p.get('cpu_count', '?')} cores, "
         f"torch threads {p.get('torch_threads', '?')}; GPU: {p.get('gpu') or 'none'}. "
         f"Python {p.get('python', mi.get('python_version'))}, torch {p.get('torch')}, "
         f"pytorch-lightning {p.get('pytorch_lightning')}, CUDA runtime {p.get('cuda')}.",
         "",
         *_reference_lines(path),
+    ]
+
+
+def _source_words(path: Path, data: dict) -> str:
+    """The run's file, or for a run saved part by part (`nox -s bench_gpu`) each part's file."""
+    if "parts" not in data:
+        return f"`{path.as_posix()}`"
+    each = ", ".join(f"{part} `{name}`" for part, name in data["parts"].items())
+    return f"the parts of one session in `{path.parent.as_posix()}/`: {each}"
+
+
+def _missing_parts(data: dict) -> list[str]:
+    missing = data.get("parts_missing")
+    if not missing:
+        return []
+    return [
+        f"**Partial run: the part{'s' if len(missing) > 1 else ''} {', '.join(missing)} of this session "
+        f"{'were' if len(missing) > 1 else 'was'} not saved** (the session was cut, or the part failed); the "
+        f"sections below hold what its saved parts measured. `nox -s bench_gpu -- {' '.join(missing)}` measures "
+        "the rest as a session of its own.",
+        "",
     ]
 
 
@@ -316,7 +339,7 @@ def _rss_across_runs(path: Path, case: str = "minimal-cpu-32-true") -> list[str]
     """Peak RSS of one case in every complete bench run of this machine: it moves with the host, the difference
     between the sides does not."""
     rows = []
-    for run, _ in candidates(path.parent):
+    for run, _, _ in candidates(path.parent):
         data = load_run(run, say_skipped=False)
         memory = entries(data, "memory")
         raw, lit = P.peak_mb(memory, case, "raw"), P.peak_mb(memory, case, "lightning")
@@ -418,7 +441,7 @@ def build_report(paths: list[Path], results: Path) -> str:
         "",
     ]
     for path in paths:
-        data = load_run(path)
+        data = R.load_session(path)
         if data is not None:
             lines += machine_section(path, data, plots, Path("plots"))
     lines += probe_section(results, Path("."))

@@ -227,7 +227,8 @@ def _plot_memory(ax2, memory: list[dict]) -> None:
     ax2.set_xticks(range(len(cases)), cases, rotation=20, ha="right", fontsize=8)
     ax2.set_ylabel("MiB (CPU: peak RSS of the process; CUDA: max allocated)")
     ax2.set_title("Peak memory")
-    ax2.set_ylim(0, top * 1.2)  # headroom, so the legend covers no bar
+    if top > 0:  # a run saved in parts may hold no memory case
+        ax2.set_ylim(0, top * 1.2)  # headroom, so the legend covers no bar
     ax2.legend(loc="upper left", ncol=2)
 
 

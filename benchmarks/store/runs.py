@@ -85,6 +85,41 @@ def load_run(path: Path, say_skipped: bool = True) -> dict | None:
         return None
 
 
+def session_of(data: dict) -> str | None:
+    """The session a run is a part of (`nox -s bench_gpu` saves each of its parts as it ends), or None."""
+    return (data.get("machine_info", {}).get("paired") or {}).get("session")
+
+
+def load_session(path: Path, say_skipped: bool = True) -> dict | None:
+    """The saved run at `path`; where it is one part of a session, the session: every part of it saved in the same
+    folder, their entries together (each with "saved_in": its file's name), with "parts" ({part: file name}) and
+    "parts_missing" (the parts the session meant to run and did not save: it was cut, or a part failed)."""
+    data = load_run(path, say_skipped)
+    session = session_of(data) if data is not None else None
+    if session is None:
+        return data
+    parts, merged = {}, []
+    for other, _ in _runs(path.parent, RUN_GLOB, say_skipped=False):
+        part = load_run(other, say_skipped=False)
+        if part is not None and session_of(part) == session:
+            parts[part["machine_info"]["paired"].get("part") or other.stem[5:]] = other.name
+            merged += [{**b, "saved_in": other.name} for b in part.get("benchmarks", [])]
+    planned = data["machine_info"]["paired"].get("parts") or list(parts)
+    return {**data, "benchmarks": merged, "parts": parts, "parts_missing": [p for p in planned if p not in parts]}
+
+
+def first_parts(folder: Path) -> list[Path]:
+    """Each complete run of a folder once, in saved order: a session saved in parts by its first part's file."""
+    seen, out = set(), []
+    for path, _ in _runs(folder, RUN_GLOB, say_skipped=False):
+        data = load_run(path, say_skipped=False)
+        session = session_of(data) if data is not None else None
+        if session is None or session not in seen:
+            seen.add(session)
+            out.append(path)
+    return out
+
+
 def is_instrument_run(data: dict) -> bool:
     return data.get("schema") == SCHEMA
 
