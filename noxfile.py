@@ -8,6 +8,7 @@ project into a venv of your own and run nox inside it: `pip install -e '.[test,b
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import nox
@@ -104,6 +105,53 @@ def _bench_gpu(session: nox.Session, posargs: list[str]) -> None:
     only = ",".join(a for a in posargs if a in GPU_PARTS)
     rest = [a for a in posargs if a not in GPU_PARTS]
     session.run(_python(session), "-m", "benchmarks.store", "parts", "--device", "cuda", "--only", only, "--", *rest)
+
+
+VERSIONS = (
+    "import sys, torch, pytorch_lightning as pl, pytest_benchmark\n"
+    "cuda = torch.cuda.is_available()\n"
+    "print('python', sys.version.split()[0], '| torch', torch.__version__, '| CUDA runtime', torch.version.cuda,\n"
+    "      '| NCCL', '.'.join(map(str, torch.cuda.nccl.version())) if cuda else '-', '| pytorch-lightning',\n"
+    "      pl.__version__, '| pytest-benchmark', pytest_benchmark.__version__, '| GPU',\n"
+    "      torch.cuda.get_device_name(0) if cuda else 'none')\n"
+    "print('cuda', cuda)"
+)
+
+
+@nox.session
+def gpu_check(session: nox.Session) -> None:
+    """The device check for one GPU lease (~8 min on one H200): versions, tests/test_cuda.py, NCCL at world size 1,
+    bench_gpu part by part, the report; a time for each. Without CUDA it skips each part with its reason, writes
+    nothing and exits 0. On a machine without network: `nox --no-venv --no-install -s gpu_check`."""
+    session.install("-e", ".[test,bench]")
+    py, times, failed = _python(session), [], []
+
+    def part(name: str, run, skip: str = "") -> None:
+        start = time.monotonic()
+        if skip:
+            session.log(f"gpu_check: {name}: skipped ({skip})")
+        else:
+            try:
+                run()
+            except nox.command.CommandFailed:  # go on: a lease is short, and the later parts still measure
+                failed.append(name)
+        times.append(f"{name} {time.monotonic() - start:.0f} s")
+        session.log(f"gpu_check: {times[-1]}")
+
+    found = []
+    part("versions", lambda: found.append(session.run(py, "-c", VERSIONS, silent=True)))
+    session.log(f"gpu_check: {found[0].strip().splitlines()[-2] if found else 'versions: none'}")
+    no_cuda = "no CUDA device on this machine" if found else "the versions could not be read"
+    no_cuda = "" if found and found[0].strip().endswith("cuda True") else no_cuda
+    pytest = (py, "-m", "pytest", "tests/test_cuda.py", "-p", "no:cacheprovider", "-rs", "-q")
+    part("CUDA tests", lambda: session.run(*pytest, "-k", "not nccl"), skip=no_cuda)
+    part("NCCL, world size 1", lambda: session.run(*pytest, "-k", "nccl"), skip=no_cuda)
+    part("bench_gpu", lambda: _bench_gpu(session, []))  # without CUDA: each part skipped, nothing saved
+    report = (py, "-m", "benchmarks.report", "--readme", "README.md")
+    part("report", lambda: session.run(*report), skip=no_cuda and f"{no_cuda}: nothing new to report")
+    session.log(f"gpu_check: {', '.join(times)}")
+    if failed:
+        session.error(f"gpu_check: failed: {', '.join(failed)}")
 
 
 @nox.session

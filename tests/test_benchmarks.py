@@ -288,6 +288,22 @@ def test_the_gpu_sweep_section_reports_what_the_protocol_measured(tmp_path):
     assert (tmp_path / "gpu.png").stat().st_size > 0
 
 
+def test_without_a_gpu_every_optimizer_step_asks_nvml_once_lightning_is_imported(monkeypatch):
+    """Why the raw side runs without PYTORCH_NVML_BASED_CUDA_CHECK (harness.side_environment): on a machine whose
+    torch is a CUDA build but which has no GPU, CUDA is never initialised, torch.cuda.device_count() never caches,
+    and with the variable set every optimizer step asks NVML (docs/gpu.md, "NVML on a GPU"); without it, never.
+    On a GPU the count is cached: tests/test_cuda.py."""
+    import torch
+    from test_cuda import nvml_calls_per_step
+
+    if torch.cuda.is_available() or not torch.backends.cuda.is_built():
+        pytest.skip("a CUDA build of torch on a machine without a GPU is the case in question")
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    assert nvml_calls_per_step("cpu") == (1, 1)
+    monkeypatch.delenv("PYTORCH_NVML_BASED_CUDA_CHECK")
+    assert nvml_calls_per_step("cpu") == (1, 0)
+
+
 def test_the_gpu_plan_covers_every_case_of_bench_gpu_within_five_minutes():
     """The plan of docs/gpu.md, from the committed H200 run and today's lengths and rounds: each case of bench_gpu's
     parts once, at most 300 s in all. It fails when a case, a round or a length is added without room for it."""

@@ -228,19 +228,29 @@ def test_entry_points_exit_2_without_traceback(tmp_path, package):
     assert not (tmp_path / "out").exists()
 
 
-def test_bench_gpu_runs_in_a_prepared_environment():
-    """`nox --no-venv --no-install -s bench_gpu` in this environment, as on a GPU machine whose packages come
-    from its image: nox installs nothing and runs this interpreter, through the parts runner; without CUDA every
-    part is skipped with its reason and nothing is saved."""
+def _tree_digest(*paths: Path) -> dict[str, bytes]:
+    files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*")))]
+    return {str(f): f.read_bytes() for f in files if f.is_file()}
+
+
+def test_gpu_check_runs_in_a_prepared_environment():
+    """`nox --no-venv --no-install -s gpu_check` in this environment, as on a GPU machine whose packages come from
+    its image: nox installs nothing and runs this interpreter, and bench_gpu runs through its parts runner; without
+    CUDA each part says why it is skipped, the session exits 0, and nothing in results/ or README.md changes."""
     if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA: bench_gpu would measure (run it as the README says)")
-    cmd = [sys.executable, "-m", "nox", "--no-venv", "--no-install", "-s", "bench_gpu", "--", "-p", "no:cacheprovider"]
+        pytest.skip("this machine has CUDA: gpu_check would measure (run it as docs/gpu.md says)")
+    before = _tree_digest(ROOT / "results", ROOT / "README.md")
+    cmd = [sys.executable, "-m", "nox", "--no-venv", "--no-install", "-s", "gpu_check"]
     proc = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-2000:]
     assert "pip install" not in out and f"{sys.executable} -m benchmarks.store parts --device cuda" in out
+    for part in ("CUDA tests", "NCCL, world size 1"):
+        assert f"gpu_check: {part}: skipped (no CUDA device on this machine)" in out
     for part in ("steps", "device", "sweep", "memory"):
         assert f"parts: {part}: skipped (no CUDA device on this machine: nothing measured, nothing saved)" in out
+    assert re.search(r"gpu_check: versions \d+ s, CUDA tests \d+ s, .*, bench_gpu \d+ s, report \d+ s", out)
+    assert _tree_digest(ROOT / "results", ROOT / "README.md") == before
 
 
 def test_cuda_without_a_gpu_is_refused(tmp_path):

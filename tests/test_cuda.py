@@ -1,14 +1,20 @@
 """The same proofs on a CUDA device. Skipped where there is none (this project's CI machine has none).
 
-Not yet run on a GPU by the project: see docs/gpu.md.
+Run on one H200 on 2026-11-30 and 2026-12-04 (docs/gpu.md); `nox --no-venv --no-install -s gpu_check` runs them.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import PRECISIONS, assert_params_equal, needs_mlxtend, run_side
+from conftest import PRECISIONS, assert_params_equal, child_env, needs_mlxtend, run_side
 from test_boundaries import WithBuffer, WithPlainTensor
 
 from raw_torch.common.config import RunConfig
@@ -91,3 +97,64 @@ def test_the_on_device_input_path_is_bitwise_equal_on_cuda(tmp_path, workload, e
         on = run_side(impl, cfg.replace(out=str(tmp_path / impl), data_on_device=True))
         assert (on.train_loss, on.val_loss, on.test_loss) == (plain.train_loss, plain.val_loss, plain.test_loss)
         assert on.params_sha256 == plain.params_sha256
+
+
+ROOT = Path(__file__).resolve().parents[1]
+NOT_COMPARED = ("impl", "world_size", "train_loss_by_rank")  # who made it and with how many ranks
+
+
+def autoencoder_metrics(package: str, out: Path, torchrun: bool) -> dict:
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1"] if torchrun else []
+    args = ["--dataset", "synthetic", "--epochs", "2", "--limit-train-batches", "4", "--limit-val-batches", "2",
+            "--device", "cuda", "--no-progress-bar", "--out", str(out)]  # fmt: skip
+    cmd = [sys.executable, *launcher, "-m", f"{package}.autoencoder", *args]
+    env = child_env(PYTHONPATH=str(ROOT))
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_nccl_at_world_size_1_on_both_sides_is_one_process_bitwise(tmp_path):
+    """torchrun with one rank on the GPU (raw DistributedDataParallel and Lightning's DDP strategy, over NCCL)
+    against one plain process, on both sides: every number in metrics.json equal, bit for bit."""
+    runs = {
+        (package, how): autoencoder_metrics(package, tmp_path / f"{package}-{how}", how == "torchrun")
+        for package in ("raw_torch", "with_lightning")
+        for how in ("torchrun", "one")
+    }
+    assert {m["world_size"] for m in runs.values()} == {1}
+    assert {m["device"] for m in runs.values()} == {"cuda"}
+    same = [{k: v for k, v in m.items() if k not in NOT_COMPARED} for m in runs.values()]
+    assert all(m == same[0] for m in same[1:])
+
+
+def nvml_calls_per_step(device: str, steps: int = 20) -> tuple[float, float]:
+    """(torch.cuda.is_available calls, NVML device counts) per Adam step, counted by sys.setprofile, with
+    PYTORCH_NVML_BASED_CUDA_CHECK=1 as importing Lightning sets it for the whole process."""
+    model = torch.nn.Linear(4, 4).to(device)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.randn(2, 4, device=device)).sum().backward()
+    optimizer.step()  # the first step makes Adam's state
+    names = {torch.cuda.is_available.__code__: "check", torch.cuda._device_count_nvml.__code__: "nvml"}
+    calls = Counter()
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code in names:
+            calls[names[frame.f_code]] += 1
+
+    sys.setprofile(profile)
+    try:
+        for _ in range(steps):
+            optimizer.step()
+    finally:
+        sys.setprofile(None)
+    return calls["check"] / steps, calls["nvml"] / steps
+
+
+def test_with_a_gpu_the_nvml_check_is_asked_once_not_per_step(monkeypatch):
+    """The question of docs/gpu.md, "NVML on a GPU": once CUDA is initialised, torch.cuda.device_count() caches
+    its answer, so every optimizer step still asks whether CUDA is available (through
+    _accelerator_graph_capture_health_check) but never NVML. The CPU machine's opposite: tests/test_benchmarks.py."""
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    check, nvml = nvml_calls_per_step("cuda")
+    assert check >= 1 and nvml == 0

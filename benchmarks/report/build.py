@@ -20,7 +20,7 @@ from benchmarks.report import plots as P
 from benchmarks.report.answer import answer_section, splice
 from benchmarks.report.ddp import ddp_part
 from benchmarks.report.fmt import commit_words, fit_pm, pm, step_us
-from benchmarks.report.gpu import gpu_scaling_section
+from benchmarks.report.gpu import NVML_NOTE, gpu_scaling_section
 from benchmarks.report.instructions import instructions_section
 from benchmarks.report.probe import probe_section
 from benchmarks.report.reference import candidates, choose, reference_runs, reference_words
@@ -83,6 +83,7 @@ def header_section(path: Path, data: dict) -> list[str]:
         f"pytorch-lightning {p.get('pytorch_lightning')}, CUDA runtime {p.get('cuda')}.",
         "",
         *_reference_lines(path),
+        *([NVML_NOTE, ""] if session == "bench_gpu" else []),
     ]
 
 

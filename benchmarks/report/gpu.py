@@ -40,3 +40,16 @@ def gpu_scaling_section(rows: list[dict], plot: Path, rel: Path) -> list[str]:
             f"{o['pct']:+.1f} ± {P.nan0(o['pct_ci']):.1f} | {st['raw']['mean'] / st['floor']['mean']:.2f}x |"
         )
     return out + ["", f"![GPU scaling]({(rel / plot.name).as_posix()})", ""]
+
+
+NVML_NOTE = (
+    "**NVML on a GPU.** Importing Lightning sets `PYTORCH_NVML_BASED_CUDA_CHECK=1` for the whole process, and every "
+    "`optimizer.step()` then asks `torch.cuda.is_available()`. On a machine without a GPU that asks NVML every step "
+    "(the raw side of the CPU runs goes without the variable: `harness.side_environment`). On a GPU it does not: "
+    "once CUDA is initialised, `torch.cuda.device_count()` returns its cached count (torch 2.11 "
+    "`torch/cuda/__init__.py:1109`, 2.14 `:1222`), so runs made before `side_environment` existed, such as "
+    "`0001_bench.json` (2026-11-30), carry no NVML call per step on their raw side: their raw numbers are not biased "
+    "by it (the check itself stays a few Python calls a step either way). The source path, line by line: "
+    "[gpu.md](../docs/gpu.md#nvml-on-a-gpu); the measurement on a GPU: "
+    "`tests/test_cuda.py::test_with_a_gpu_the_nvml_check_is_asked_once_not_per_step`."
+)
