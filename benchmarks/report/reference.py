@@ -65,18 +65,18 @@ def reference_words(choice: dict) -> str:
     old = "; ".join(f"`{name}` ({reason})" for name, reason in choice["superseded"].items())
     fewer = ", ".join(f"`{p.name}` ({n})" for p, n in choice.get("fewer", []))
     session = "bench_gpu" if choice["reference"].parent.parent.name.startswith("cuda") else "bench"
-    return (
+    sentences = [
         f"Reference run: `{choice['reference'].name}`, the complete `nox -s {session}` run of this machine whose floor "
         f"(the bare step, pure compute) varied least from round to round: {100 * choice['variation']:.1f}% (median "
         f"over its step-cost cases of the floor's standard deviation over its mean; the rule: "
-        f"`benchmarks/report/reference.py`). "
-        + (f"The others, labelled noisy above {NOISY:g} times that: {others}. " if others else "")
-        + (f"Superseded, never the reference: {old}." if old else "")
-        + (
-            f" Runs of a smaller matrix ({choice['most']} step-cost cases here; theirs in brackets): {fewer}."
-            * bool(fewer)
-        )
-    ).strip()
+        f"`benchmarks/report/reference.py`).",
+        f"The others, labelled noisy above {NOISY:g} times that: {others}." if others else "",
+        f"Superseded, never the reference: {old}." if old else "",
+        f"Runs of a smaller matrix ({choice['most']} step-cost cases here; theirs in brackets): {fewer}."
+        if fewer
+        else "",
+    ]
+    return " ".join(x for x in sentences if x)
 
 
 def reference_runs(results: Path) -> list[Path]:
