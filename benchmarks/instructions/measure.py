@@ -36,8 +36,9 @@ def opcode_pass(items: list[dict], floors: bool = False) -> dict[int, dict]:
             continue
         counter = OpcodeCounter()
         run_windows(item, counter.start, counter.stop)
-        windows = [
-            {"steps": b - a, "opcodes": w["opcodes"]} for w, (a, b) in zip(counter.windows, WINDOWS, strict=True)
+        windows = [  # each item's own windows (the ladder and the heavy cases count SHORT_WINDOWS)
+            {"steps": b - a, "opcodes": w["opcodes"]}
+            for w, (a, b) in zip(counter.windows, item.get("windows", WINDOWS), strict=True)
         ]
         out[i] = A.per_step_opcodes(windows)
     return out
