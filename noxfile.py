@@ -168,6 +168,16 @@ def instructions(session: nox.Session) -> None:
 
 
 @nox.session
+def releases(session: nox.Session) -> None:
+    """Lightning 2.0-2.6 (one release a minor), torch fixed: parity, instructions per step by part, the ladder on the
+    first and last (~25 min); saves NNNN_releases.json. `-- --smoke`: two releases, short windows (~4 min)."""
+    if session.venv_backend == "none":
+        session.error("releases: pip fetches eight Lightning releases; run it in its own venv, not under --no-venv")
+    session.install("-e", ".[bench]")
+    session.run(_python(session), "-m", "benchmarks.releases", *session.posargs)
+
+
+@nox.session
 def bench_ddp(session: nox.Session) -> None:
     """Raw DDP vs Lightning's, per step, world size 1 and 2 under torchrun (CPU, gloo, ~8 min); saves NNNN_ddp.json."""
     session.install("-e", ".[bench]")

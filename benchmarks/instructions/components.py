@@ -18,6 +18,7 @@ import sysconfig
 RULES = (
     ("/benchmarks/probe/plain.py", "raw loop"),  # the probe's plain loop (python -m benchmarks.probe)
     ("/benchmarks/probe/examples/", "model forward and loss"),  # the probe's shipped LightningModules
+    ("/benchmarks/releases/bridge.py", "bridges to older Lightning releases' names"),  # nox -s releases
     ("/benchmarks/", "measurement (the window wrapper)"),
     ("/with_lightning/trainer.py", "our callbacks (History, RunState)"),
     ("/with_lightning/", "model forward and loss"),  # the LightningModule's steps
