@@ -39,6 +39,24 @@ RULES = (
     ("/lightning_fabric/accelerators/", "Lightning: optimizer closure, strategy, precision"),
     ("/pytorch_lightning/loops/fetchers.py", "Lightning: data fetcher"),
     ("/pytorch_lightning/utilities/combined_loader.py", "Lightning: data fetcher"),
+    # where 1.x kept them (nox -s releases counts 1.9.5 with the same rules): the fetcher, the combined loader, the
+    # running loss, progress counters, the trainer's state enums, the batch transfer
+    ("/pytorch_lightning/utilities/fetching.py", "Lightning: data fetcher"),
+    ("/pytorch_lightning/utilities/auto_restart.py", "Lightning: data fetcher"),
+    ("/pytorch_lightning/trainer/supporters.py:append", "Lightning: loops and progress tracking"),
+    ("/pytorch_lightning/trainer/supporters.py", "Lightning: data fetcher"),
+    ("/pytorch_lightning/trainer/progress.py", "Lightning: loops and progress tracking"),
+    ("/pytorch_lightning/trainer/states.py", "Lightning: Trainer state and properties"),
+    ("/pytorch_lightning/utilities/apply_func.py", "Lightning: batch transfer to the device"),
+    # the same in every release: small helpers the step calls, each to the part it serves
+    ("/pytorch_lightning/trainer/connectors/data_connector.py", "Lightning: data fetcher"),
+    ("/pytorch_lightning/core/module.py:trainer", "Lightning: Trainer state and properties"),
+    ("/pytorch_lightning/utilities/enums.py", "Lightning: Trainer state and properties"),
+    ("/pytorch_lightning/core/module.py:clip_gradients", "Lightning: optimizer closure, strategy, precision"),
+    ("/pytorch_lightning/core/module.py:backward", "Lightning: optimizer closure, strategy, precision"),
+    ("/pytorch_lightning/core/module.py:automatic_optimization", "Lightning: optimizer closure, strategy, precision"),
+    ("/pytorch_lightning/utilities/memory.py:recursive_detach", "Lightning: optimizer closure, strategy, precision"),
+    ("/pytorch_lightning/utilities/model_helpers.py:is_overridden", "Lightning: hook dispatch"),
     ("/pytorch_lightning/loops/", "Lightning: loops and progress tracking"),
     ("/pytorch_lightning/trainer/call.py", "Lightning: hook dispatch"),
     ("/pytorch_lightning/core/hooks.py", "Lightning: hook dispatch"),
@@ -53,6 +71,7 @@ RULES = (
     ("/pytorch_lightning/callbacks/", "Lightning: other callbacks (checkpoint, summary)"),
     ("/pytorch_lightning/", "Lightning: other"),
     ("/lightning_fabric/", "Lightning: other"),
+    ("/torchmetrics/", "Lightning: self.log and results"),  # self.log's results are torchmetrics Metrics
     ("/tqdm/", "progress bar"),
     ("/torch/cuda/__init__.py", "CUDA availability check (NVML, every optimizer step)"),
     ("/torch/accelerator/", "CUDA availability check (NVML, every optimizer step)"),
