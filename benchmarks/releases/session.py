@@ -155,10 +155,10 @@ def measure(releases, ladder_on, smoke: bool, results: Path, log=print) -> Path:
     work = Path(tempfile.mkdtemp(prefix="paired-releases-"))
     children = Children()
     try:
-        targets = {}
+        targets, extras = {}, {}
         for release in releases:
-            targets[release] = install.install(release, work)
-            log(f"releases: {release} installed in {targets[release]}")
+            targets[release], extras[release] = install.install(release, work)
+            log(f"releases: {release} installed in {targets[release]} (with {', '.join(extras[release]) or '-'})")
         items = plan(releases, ladder_on, smoke)
         import threading
 
@@ -173,6 +173,8 @@ def measure(releases, ladder_on, smoke: bool, results: Path, log=print) -> Path:
         thread = threading.Thread(target=count, daemon=True)
         thread.start()  # valgrind counts while the native passes run
         per_release, opcodes = native_passes(items, targets, work, children, log)
+        for release in releases:
+            per_release[release]["installed_with"] = extras[release]
         thread.join()
         if "error" in box:
             raise box["error"]
