@@ -59,6 +59,7 @@ RULES = (
     ("/pytorch_lightning/utilities/model_helpers.py:is_overridden", "Lightning: hook dispatch"),
     ("/pytorch_lightning/loops/", "Lightning: loops and progress tracking"),
     ("/pytorch_lightning/trainer/call.py", "Lightning: hook dispatch"),
+    ("/pytorch_lightning/trainer/trainer.py:_call_", "Lightning: hook dispatch"),  # 1.x: trainer.py held them
     ("/pytorch_lightning/core/hooks.py", "Lightning: hook dispatch"),
     ("/pytorch_lightning/callbacks/callback.py", "Lightning: hook dispatch"),
     ("/pytorch_lightning/profilers/", "Lightning: profiler (PassThroughProfiler)"),

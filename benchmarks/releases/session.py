@@ -97,7 +97,9 @@ def count_releases(items, targets, work: Path, children: Children, log=print) ->
         compileall.compile_dir(ROOT / package, quiet=1)
     plan_file = work / "plan.json"
     plan_file.write_text(json.dumps(items))
-    pending, running, done = list(targets), {}, {}
+    # the releases with the most cases first (the ladder's), so that the two processes end near each other
+    pending = sorted(targets, key=lambda r: -sum(it["release"] == r for it in items))
+    running, done = {}, {}
     t0 = time.time()
     while pending or running:
         while pending and len(running) < PROCESSES:
