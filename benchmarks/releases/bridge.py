@@ -2,9 +2,10 @@
 imported, so that `with_lightning/` stays the lesson written for today's Lightning:
 
   * `pytorch_lightning.plugins.MixedPrecision` (2.0 calls it `MixedPrecisionPlugin`, same arguments);
-  * `pytorch_lightning.seed_everything(..., verbose=False)` (2.0-2.2 have no `verbose`: it only quiets a log line);
-  * `Trainer.fit/validate/test(..., weights_only=...)` (before 2.4: no such argument; the benchmarks never resume,
+  * `pytorch_lightning.seed_everything(..., verbose=False)` (before 2.4 no `verbose`: it only quiets a log line);
+  * `Trainer.fit/validate/test(..., weights_only=...)` (before 2.6: no such argument; the benchmarks never resume,
     so no checkpoint is loaded and the argument has nothing to do).
+1.9 needs two more (`_one_x`): its precision names, and 2.0's `SIGTERMException`.
 
 Each is called once per run, before the first step or after the last: none runs inside a counted window (the
 session's opcode pass charges this file's code to its own component, "bridges", and reports it per step).
@@ -19,7 +20,7 @@ APPLIED: list[str] = []
 
 
 def apply() -> list[str]:
-    """Bridge what this process's Lightning lacks; the list of what was bridged (empty on 2.5 and later)."""
+    """Bridge what this process's Lightning lacks; the list of what was bridged (empty on 2.6)."""
     if APPLIED:
         return APPLIED
     import pytorch_lightning as pl

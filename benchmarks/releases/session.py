@@ -235,7 +235,7 @@ def _release_list(flag: str, text: str, known: tuple[str, ...]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    known = (*install.RELEASES, install.NOTE_RELEASE)
+    known = (install.NOTE_RELEASE, *install.RELEASES)
     releases = _release_list("--releases", args.releases, known)
     if not releases:
         releases = list(install.SMOKE_RELEASES if args.smoke else (install.NOTE_RELEASE, *install.RELEASES))
