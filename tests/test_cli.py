@@ -22,6 +22,7 @@ from conftest import call, child_env
 from benchmarks.clock import gpu_plan
 from benchmarks.instructions import session as instructions
 from benchmarks.probe import session as probe
+from benchmarks.releases import session as releases
 from benchmarks.report import build as report
 from benchmarks.store import parts as store_parts
 from benchmarks.store import save as store_save
@@ -34,7 +35,7 @@ PROBE_MODULE, PROBE_DATA = "probe_targets:Unlike", ["--data", "probe_targets:shu
 # a folder holding an earlier run, {empty} an empty folder; {mine}/{other} a checkpoints/ folder of the command's
 # own side / of the other side, {mixed} one holding two runs' checkpoints (of the command's own side).
 # "minimal", "autoencoder" and "evaluate" rows run on both sides; "report", "instructions", "store" (save and
-# parts), "clock.gpu_plan" and "probe" once.
+# parts), "clock.gpu_plan", "releases" and "probe" once.
 BAD_INPUTS = [
     ("minimal", "--epochs", ["--epochs", "0"], "--epochs must be at least 1, got 0"),
     ("minimal", "--epochs", ["--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
@@ -155,6 +156,10 @@ BAD_INPUTS = [
     ("store", "--results", ["parts", "--results", "{file}"], "--results {file}: is a file, not a folder"),
     ("store", "PYTEST_ARGS", ["parts", "--", "--benchmark-json=x.json"], "the parts runner saves each part itself"),
     ("store", "PYTEST_ARGS", ["parts", "--", "-k", "sweep"], "PYTEST_ARGS -k: each part has its own -k; choose parts"),
+    ("releases", "--releases", ["--releases", "3.0.0"], "--releases 3.0.0: no release 3.0.0 here (known: 1.9.5, 2.0.9"),
+    ("releases", "--ladder-on", ["--releases", "2.0.9", "--ladder-on", "2.6.6"], "--ladder-on 2.6.6: no release 2.6.6"),
+    ("releases", "--results", ["--results", "{file}"], "--results {file}: is a file, not a folder"),
+    ("releases", "--smoke", ["--smoke=1"], "argument --smoke: ignored explicit argument '1'"),
     ("clock.gpu_plan", "--run", ["--run", "no/such.json"], "--run no/such.json: no such file"),
     ("clock.gpu_plan", "--run", ["--run", "{json}"], "--run {json}: not a saved CUDA bench run with the step cases"),
     ("instructions", "--results", ["--results", "{file}"], "--results {file}: is a file, not a folder"),
@@ -283,6 +288,7 @@ def test_every_flag_has_a_row():
         "store": store_save.build_parser(),
         "store parts": store_parts.build_parser(),
         "clock.gpu_plan": gpu_plan.build_parser(),
+        "releases": releases.build_parser(),
         "probe": probe.build_parser(),
     }
     shared = {flag for command, flag, _, _ in BAD_INPUTS if command == "minimal"} - {"--solver", "--finetune-epochs"}

@@ -24,6 +24,7 @@ from benchmarks.report.gpu import NVML_NOTE, gpu_scaling_section
 from benchmarks.report.instructions import instructions_section
 from benchmarks.report.probe import probe_section
 from benchmarks.report.reference import candidates, choose, reference_runs, reference_words
+from benchmarks.report.releases import releases_part
 from benchmarks.store import runs as R
 from benchmarks.store.runs import NotARun, entries, load_run, newest_of_kind, read, result, say_skipping
 from raw_torch.common.cli import Parser
@@ -419,6 +420,7 @@ def machine_section(path: Path, data: dict, plots: Path, rel: Path) -> list[str]
         *resolve_section(path, by_kind, plots / f"{tag}-resolve.png", rel),
         *instructions_part(path, plots / f"{tag}-instructions.png", rel),
         *ddp_part(path, plots / f"{tag}-ddp.png", rel),
+        *releases_part(path, plots / f"{tag}-releases.png", rel),
         *features_section(extra.get("feature", []), plots / f"{tag}-features.png", rel),
         *scaling_section(extra.get("scaling", []), plots / f"{tag}-scaling.png", rel),
         *gpu_scaling_section(extra.get("scaling_gpu", []), plots / f"{tag}-scaling_gpu.png", rel),

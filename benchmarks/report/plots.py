@@ -419,3 +419,56 @@ def plot_answer(points: list[dict], path: Path, shares: tuple[float, ...]) -> in
     save_figure(fig, path)
     plt.close(fig)
     return len(shown)
+
+
+# Lightning's own parts, each its colour, for the release bars; everything else Lightning's step runs (torch, the
+# model, the DataLoader, the NVML check, the interpreter) is one grey block at the bottom, so each bar's height is
+# the measured total.
+RELEASE_PARTS = (
+    ("self.log and results", "Python: Lightning: self.log and results", "#c44e52"),
+    ("hook dispatch", "Python: Lightning: hook dispatch", "#dd8452"),
+    ("hook signature checks (inspect)", "Python: Lightning: hook signature checks (inspect)", "#e5ae38"),
+    ("profiler", "Python: Lightning: profiler (PassThroughProfiler)", "#ccb974"),
+    ("Trainer state and properties", "Python: Lightning: Trainer state and properties", "#792ee5"),
+    ("loops and progress tracking", "Python: Lightning: loops and progress tracking", "#8172b3"),
+    ("optimizer closure, strategy, precision", "Python: Lightning: optimizer closure, strategy, precision",
+     "#64b5cd"),
+    ("batch transfer to the device", "Python: Lightning: batch transfer to the device", "#4c72b0"),
+    ("data fetcher, other callbacks, other", ("Python: Lightning: data fetcher",
+     "Python: Lightning: other callbacks (checkpoint, summary)", "Python: Lightning: other"), "#937860"),
+)  # fmt: skip
+
+
+def plot_releases(table: list[dict], path: Path) -> None:
+    """Per workload, one bar per release: Lightning's instructions per step (32-true, features as benchmarked),
+    stacked by Lightning's parts above everything else the step runs."""
+    fig, axes = plt.subplots(1, 2, figsize=(15, 5))
+    for ax, workload in zip(axes, ("minimal", "autoencoder"), strict=True):
+        releases = [r["release"] for r in table]
+        parts = [r[workload]["parts"] for r in table]
+        named = []
+        bottoms = []
+        for p in parts:
+            keys = {k for _, ks, _ in RELEASE_PARTS for k in ((ks,) if isinstance(ks, str) else ks)}
+            named.append(keys)
+            bottoms.append(sum(v for k, v in p.items() if k not in keys) / 1e6)
+        ax.bar(range(len(table)), bottoms, 0.6, color="#bbbbbb", label="everything else (torch, model, data, ...)")
+        for label, keys, color in RELEASE_PARTS:
+            keys = (keys,) if isinstance(keys, str) else keys
+            vals = [sum(p.get(k, 0.0) for k in keys) / 1e6 for p in parts]
+            ax.bar(range(len(table)), vals, 0.6, bottom=bottoms, color=color, label=label)
+            bottoms = [b + v for b, v in zip(bottoms, vals, strict=True)]
+        for i, r in enumerate(table):
+            ax.annotate(f"{r[workload]['per_step'] / 1e6:,.2f}", (i, bottoms[i]), ha="center", va="bottom",
+                        fontsize=7, xytext=(0, 2), textcoords="offset points")  # fmt: skip
+        ax.set_xticks(range(len(table)), releases, fontsize=8)
+        ax.set_ylim(0, max(bottoms) * 1.12)
+        ax.set_title(f"{workload}, cpu, 32-true")
+        ax.set_xlabel("pytorch-lightning release (torch fixed)")
+        ax.set_ylabel("Lightning's instructions per step (millions)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles[::-1], labels[::-1], fontsize=7, loc="center right")  # top to bottom, as the bars stack
+    fig.suptitle("Lightning's instructions per training step, release by release, by part (callgrind)")
+    fig.tight_layout(rect=(0, 0, 0.83, 1))
+    save_figure(fig, path)
+    plt.close(fig)
