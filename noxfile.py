@@ -170,7 +170,7 @@ def instructions(session: nox.Session) -> None:
 @nox.session
 def releases(session: nox.Session) -> None:
     """Lightning 2.0-2.6 (one release a minor), torch fixed: parity, instructions per step by part, the ladder on the
-    first and last (~25 min); saves NNNN_releases.json. `-- --smoke`: two releases, short windows (~4 min)."""
+    first and last (~23 min); saves NNNN_releases.json. `-- --smoke`: two releases, short windows (~4.5 min)."""
     if session.venv_backend == "none":
         session.error("releases: pip fetches eight Lightning releases; run it in its own venv, not under --no-venv")
     session.install("-e", ".[bench]")

@@ -153,3 +153,12 @@ def test_the_report_explains_every_jump_of_the_committed_run(tmp_path):
     for release in info["releases"]:
         assert f"| {release} |" in text
     assert (tmp_path / "releases.png").stat().st_size > 0
+
+
+def test_the_session_refuses_to_run_in_the_users_own_environment():
+    """`nox --no-venv -s releases`: one line and a non-zero exit, before pip fetches anything."""
+    cmd = [sys.executable, "-m", "nox", "--no-venv", "--no-install", "-s", "releases"]
+    done = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "releases: pip fetches eight Lightning releases; run it in its own venv, not under --no-venv" in done.stderr
+    assert "pip install" not in done.stderr
