@@ -316,3 +316,11 @@ def test_the_gpu_plan_covers_every_case_of_bench_gpu_within_five_minutes():
     assert sorted(set(parts)) == sorted(name for name, _, _ in GPU_PARTS)
     assert parts.count("steps") == parts.count("device") == 6 and parts.count("sweep") == len(GPU_POINTS)
     assert total <= gpu_plan.BUDGET
+
+
+def test_docs_gpu_md_quotes_the_plan_as_the_code_computes_it(capsys):
+    """docs/gpu.md's table is `python -m benchmarks.clock.gpu_plan`'s output, verbatim: it cannot drift."""
+    from benchmarks.clock import gpu_plan
+
+    assert gpu_plan.main(["--run", str(ROOT / gpu_plan.RUN_0001)]) == 0
+    assert capsys.readouterr().out.strip() in (ROOT / "docs" / "gpu.md").read_text()
