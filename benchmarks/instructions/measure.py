@@ -134,6 +134,19 @@ def machine_info() -> dict:
     }
 
 
+def counted_fields(summary: list[dict], timing: dict, valgrind_wall: float, t0: float) -> dict:
+    """What every valgrind session saves beside its own fields (`nox -s instructions`, `nox -s releases`): the
+    parts' names and the rules they came from, its times, the native timing and every case's summary."""
+    return {
+        "components": list(COMPONENTS),
+        "rules": [list(r) for r in RULES],
+        "valgrind_wall_s": valgrind_wall,
+        "session_wall_s": time.time() - t0,
+        "timing": timing,
+        "items": summary,
+    }
+
+
 def measure_and_save(items: list[dict], results: Path, keep: Path | None, smoke: bool) -> int:
     from benchmarks.instructions.valgrind import no_aslr, run_valgrind
 
@@ -160,12 +173,7 @@ def measure_and_save(items: list[dict], results: Path, keep: Path | None, smoke:
         "log_every_n_steps": QUIET_LOGGING,
         "aslr_off": bool(no_aslr()),
         "layers": list(LAYERS),
-        "components": list(COMPONENTS),
-        "rules": [list(r) for r in RULES],
-        "valgrind_wall_s": valgrind_wall,
-        "session_wall_s": time.time() - t0,
-        "timing": timing,
-        "items": summary,
+        **counted_fields(summary, timing, valgrind_wall, t0),
     }
     target = R.save(results, "instructions", "paired-instructions-2", machine_info(), extra)
     if keep is None:

@@ -149,7 +149,6 @@ def native_passes(items, targets, work: Path, children: Children, log=print) -> 
 
 def measure(releases, ladder_on, smoke: bool, results: Path, log=print) -> Path:
     from benchmarks.instructions import measure as M
-    from benchmarks.instructions.components import COMPONENTS, RULES
     from benchmarks.store import runs as R
 
     t0 = time.time()
@@ -198,12 +197,7 @@ def measure(releases, ladder_on, smoke: bool, results: Path, log=print) -> Path:
         "short_windows": [list(w) for w in (SMOKE_WINDOWS if smoke else SHORT_WINDOWS)],
         "per_release": per_release,
         "venv_unchanged": True,
-        "components": list(COMPONENTS),
-        "rules": [list(r) for r in RULES],
-        "valgrind_wall_s": valgrind_wall,
-        "session_wall_s": time.time() - t0,
-        "timing": timing,
-        "items": summary,
+        **M.counted_fields(summary, timing, valgrind_wall, t0),
     }
     target = R.save(results, "releases", "paired-releases-1", M.machine_info(), extra)
     log(f"releases: saved {target} ({time.time() - t0:.0f} s)")
