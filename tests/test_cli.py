@@ -354,3 +354,23 @@ def test_lightning_evaluate_prints_only_its_table(tmp_path, ckpts):
     assert done.stderr == ""
     lines = done.stdout.strip().splitlines()
     assert lines[0].split() == ["epoch", "step", "test_loss", "file"] and len(lines) == 1 + 2, lines
+
+
+def test_every_benchmark_command_says_what_an_interruption_leaves():
+    """Ctrl-C ends every command with one line saying what is on disk. The training commands' line speaks of
+    checkpoints; a benchmark writes none, so each names its own (a run saved whole, the venv as it was, ...)."""
+    import ast
+
+    from raw_torch.common.cli import CHECKPOINTS_KEPT
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    entries = sorted(root.glob("*/__main__.py")) + [root / "clock" / "gpu_plan.py", root / "releases" / "worker.py"]
+    said = {}
+    for path in entries:
+        calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)]
+        guard = [c for c in calls if getattr(c.func, "id", None) == "main_guard"]
+        assert len(guard) == 1, path
+        said[path.relative_to(root).as_posix()] = {k.arg: ast.literal_eval(k.value) for k in guard[0].keywords}
+    assert len(said) == 8, said
+    for path, keywords in said.items():
+        assert keywords.get("kept") and keywords["kept"] != CHECKPOINTS_KEPT, path

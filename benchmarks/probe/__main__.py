@@ -5,4 +5,4 @@ import sys
 from benchmarks.probe import main
 from raw_torch.common.cli import main_guard
 
-sys.exit(main_guard("benchmarks.probe", main))
+sys.exit(main_guard("benchmarks.probe", main, kept="--out holds whole files or none"))

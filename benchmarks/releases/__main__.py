@@ -5,4 +5,4 @@ import sys
 from benchmarks.releases import main
 from raw_torch.common.cli import main_guard
 
-sys.exit(main_guard("benchmarks.releases", main))
+sys.exit(main_guard("benchmarks.releases", main, kept="nothing saved, and the venv holds what it held before"))

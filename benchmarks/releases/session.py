@@ -159,7 +159,8 @@ def measure(releases, ladder_on, smoke: bool, results: Path, log=print) -> Path:
         targets, extras = {}, {}
         for release in releases:
             targets[release], extras[release] = install.install(release, work)
-            log(f"releases: {release} installed in {targets[release]} (with {', '.join(extras[release]) or '-'})")
+            beside = f" (with {', '.join(extras[release])})" if extras[release] else ""
+            log(f"releases: {release} installed in {targets[release]}{beside}")
         items = plan(releases, ladder_on, smoke)
         import threading
 

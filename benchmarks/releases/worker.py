@@ -133,4 +133,4 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     from raw_torch.common.cli import main_guard
 
-    sys.exit(main_guard("benchmarks.releases.worker", main, sys.argv[1:]))
+    sys.exit(main_guard("benchmarks.releases.worker", main, sys.argv[1:], kept="nothing saved"))

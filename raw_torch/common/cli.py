@@ -170,12 +170,16 @@ def say_one_line(line: str) -> None:
     sys.stderr.flush()
 
 
-def main_guard(prog: str, fn, *args, catch_sigterm: bool = True):
+CHECKPOINTS_KEPT = "every checkpoint already written is complete"
+
+
+def main_guard(prog: str, fn, *args, catch_sigterm: bool = True, kept: str = CHECKPOINTS_KEPT):
     """Run a command; what goes wrong becomes one line on stderr and an exit code, never a traceback.
 
     UsageError (bad flag, missing dataset, refused checkpoint): exit 2. NonFiniteLoss: exit 1.
-    SIGINT / SIGTERM: exit 130 / 143, after `finally` blocks ran (checkpoints are written atomically,
-    so every one on disk is complete). `catch_sigterm=False` leaves SIGTERM to Lightning's own handler.
+    SIGINT / SIGTERM: exit 130 / 143, after `finally` blocks ran; the line ends with `kept`, what the command
+    leaves on disk (the training commands write checkpoints atomically, so every one on disk is complete; a
+    benchmark names its own). `catch_sigterm=False` leaves SIGTERM to Lightning's own handler.
     """
     hand_over()  # the start-up's one-line handlers (common/startup.py) give the signals back
     previous = signal.signal(signal.SIGTERM, _raise_interrupted) if catch_sigterm else None
@@ -192,9 +196,7 @@ def main_guard(prog: str, fn, *args, catch_sigterm: bool = True):
         raise SystemExit(1) from None
     except KeyboardInterrupt as e:
         signum = getattr(e, "signum", signal.SIGINT)
-        say_one_line(
-            f"{prog}: interrupted by {signal.Signals(signum).name}; every checkpoint already written is complete"
-        )
+        say_one_line(f"{prog}: interrupted by {signal.Signals(signum).name}; {kept}")
         raise SystemExit(128 + signum) from None
     except RuntimeError as e:
         lost = lost_peer(e)
