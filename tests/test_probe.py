@@ -105,7 +105,10 @@ def test_the_8857_example_writes_its_summary_and_files(capsys, tmp_path):
     assert res["parity"]["bitwise"] is True and res["instructions"] is None
     assert res["versions"]["pytorch_lightning"]
     assert set(res["ladder_us"]) == {"+ logger (TensorBoard)", "+ progress bar", "+ checkpointing"}
-    assert "The plain loop does not log" in (folder / "probe.md").read_text()
+    text = (folder / "probe.md").read_text()
+    assert "The plain loop does not log" in text
+    made = next(line for line in text.splitlines() if line.startswith("Made by `"))  # the command, to rerun it
+    assert made.split("`")[1] == " ".join(["python -m benchmarks.probe", *argv[:-2], "--out DIR"])
 
 
 def test_the_module_is_imported_from_the_current_directory(tmp_path, monkeypatch):

@@ -98,6 +98,27 @@ def summary_line(res: dict, out: Path) -> str:
     )
 
 
+def command(res: dict) -> str:
+    """The command line that made `res`: the flags it set away from their defaults, the device as resolved."""
+    import shlex
+
+    from benchmarks.probe.cost import ROUNDS
+    from benchmarks.probe.session import build_parser
+
+    p = res["probe"]
+    defaults = {**vars(build_parser().parse_args(["-", "--data", "-"])), "rounds": ROUNDS}
+    words = [p["target"], "--data", p["data"]]
+    if p["init_args"]:
+        words += ["--init-args", json.dumps(p["init_args"])]
+    for key in ("steps", "precision", "seed", "gradient_clip_val", "accumulate_grad_batches", "rounds"):
+        if p[key] != defaults[key]:
+            words += ["--" + key.replace("_", "-"), str(p[key])]
+    words += ["--device", p["device"]]
+    words += [flag for flag, on in (("--ladder", p["ladder"]), ("--instructions", res["instructions"]),
+                                    ("--no-parity", res["parity"] is None)) if on]  # fmt: skip
+    return "python -m benchmarks.probe " + " ".join(shlex.quote(w) for w in words)
+
+
 def markdown(res: dict) -> str:
     p, s, o = res["probe"], res["step_us"], res["overhead_us"]
     v = res["versions"]
@@ -156,6 +177,8 @@ def markdown(res: dict) -> str:
         f"out; intervals are Student t over rounds. {p['batches_per_epoch']} batches per epoch, seed {p['seed']}, "
         f"accumulate_grad_batches {p['accumulate_grad_batches']}, gradient_clip_val {p['gradient_clip_val']}. "
         f"Machine: {v['cpu_model']}, {v['torch_threads']} torch threads, Python {v['python']}.",
+        "",
+        f"Made by `{command(res)} --out DIR` (`nox -s probe -- ...` runs the same).",
         "",
     ]
     if res["parity"] and res["parity"]["hooks_not_replayed"]:
