@@ -19,8 +19,10 @@ from raw_torch.common.files import atomic_write
 from raw_torch.common.world import world
 
 CHECKPOINT_SUFFIX = ".ckpt"
-# The flags that shape a run's trajectory: a resumed run must use the checkpoint's values (--epochs may grow).
-SAME_ON_RESUME = (
+# What must agree between the files of one folder: every setting that changes the weights (the files of one
+# run, whose test losses are one curve), and so the model's shape and the test set it is evaluated on.
+SAME_RUN = (
+    "seed",
     "solver",
     "dataset",
     "hidden",
@@ -28,9 +30,14 @@ SAME_ON_RESUME = (
     "precision",
     "lr",
     "weight_decay",
-    "finetune_lr",
+    "epochs",
     "limit_train_batches",
+    "finetune_epochs",
+    "finetune_lr",
 )
+# The flags that shape a run's trajectory: a resumed run must use the checkpoint's values. All of SAME_RUN but
+# the seed (a resumed run takes its RNG from the checkpoint) and the epoch counts (a resumed run may train longer).
+SAME_ON_RESUME = tuple(n for n in SAME_RUN if n not in ("seed", "epochs", "finetune_epochs"))
 
 
 def as_typed(name: str, value):
@@ -211,24 +218,6 @@ def in_training_order(folder: Path, impl: str | None = None) -> list[tuple[int, 
                 "evaluate one run's checkpoints at a time"
             )
     return [(epoch, step, path) for epoch, step, path, _ in found]
-
-
-# What must agree between the files of one folder: every setting that changes the weights (the files of one
-# run, whose test losses are one curve), and so the model's shape and the test set it is evaluated on.
-SAME_RUN = (
-    "seed",
-    "solver",
-    "dataset",
-    "hidden",
-    "batch_size",
-    "precision",
-    "lr",
-    "weight_decay",
-    "epochs",
-    "limit_train_batches",
-    "finetune_epochs",
-    "finetune_lr",
-)
 
 
 def checkpoints_or_fail(folder: Path, impl: str) -> list[tuple[int, int, Path]]:
