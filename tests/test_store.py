@@ -157,3 +157,30 @@ def test_the_answer_holds_points_a_log_plot_cannot(tmp_path):
     assert "1 point(s) where Lightning was no slower are not on the log plot" in text
     assert "![" not in text and not (tmp_path / "answer.png").exists()
     assert "none (no machine's median overhead is above zero)" in text
+
+
+def test_the_answer_plots_labels_do_not_cover_each_other(monkeypatch):
+    """The committed runs' points sit in clusters a few pixels wide (the CPU and H200 cases near 1 ms): each label
+    finds a spot of its own, so none covers another (they did, before labels were placed)."""
+    import matplotlib.pyplot as plt
+    import matplotlib.text
+
+    from benchmarks.report import answer, plots
+    from benchmarks.report.reference import reference_runs
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig))
+    monkeypatch.setattr(plots.plt, "close", lambda fig: None)
+    shown = plots.plot_answer(answer.points(reference_runs(ROOT / "results")), Path("unused.png"), answer.SHARES)
+    (ax,) = figures[0].axes
+    renderer = figures[0].canvas.get_renderer()
+    labels = [t for t in ax.texts if not t.get_text().startswith("overhead =")]
+    assert len(labels) == shown >= 10
+    boxes = []
+    for label in labels:
+        label.update_positions(renderer)
+        boxes.append(matplotlib.text.Text.get_window_extent(label, renderer))
+    crossed = [(a.get_text(), b.get_text()) for i, a in enumerate(labels) for j, b in enumerate(labels)
+               if i < j and boxes[i].overlaps(boxes[j])]  # fmt: skip
+    assert not crossed, crossed
+    plt.close(figures[0])

@@ -381,6 +381,7 @@ def plot_answer(points: list[dict], path: Path, shares: tuple[float, ...]) -> in
         return 0
     fig, ax = plt.subplots(figsize=(10, 6.5))
     machines = list(dict.fromkeys(p["machine"] for p in points))
+    labels = []
     for m, color in zip(machines, ANSWER_COLORS, strict=False):
         for kind, marker in ANSWER_MARKERS.items():
             pts = [p for p in shown if p["machine"] == m and p["kind"] == kind]
@@ -391,9 +392,7 @@ def plot_answer(points: list[dict], path: Path, shares: tuple[float, ...]) -> in
             hi = [nan0(p["ci_us"]) for p in pts]
             ax.errorbar(xs, ys, yerr=[lo, hi], fmt=marker, color=color, capsize=2, ms=5, lw=0.8,
                         label=f"{m}: {kind} ({', '.join(sorted({p['source'].name for p in pts}))})")  # fmt: skip
-            for i, (p, x, y) in enumerate(sorted(zip(pts, xs, ys, strict=True), key=lambda t: t[1])):
-                offset = (3, 3) if i % 2 == 0 else (3, -9)  # neighbours above and below: clusters stay readable
-                ax.annotate(p["label"], (x, y), fontsize=6, xytext=offset, textcoords="offset points", color=color)
+            labels += [(p["label"], x, y, color) for p, x, y in zip(pts, xs, ys, strict=True)]
     ax.set_xscale("log")
     ax.set_yscale("log")
     xs = [p["raw_us"] for p in shown]
@@ -416,9 +415,43 @@ def plot_answer(points: list[dict], path: Path, shares: tuple[float, ...]) -> in
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(True, which="major", lw=0.3, alpha=0.5)
     fig.tight_layout()
+    place_labels(ax, labels)
     save_figure(fig, path)
     plt.close(fig)
     return len(shown)
+
+
+# Where a point's label may go, in points from the point, tried in this order: beside it (right, then left),
+# then a line or two above or below it, joined to it by a thin line.
+LABEL_SPOTS = tuple((dx, dy, "left" if dx > 0 else "right") for dy in (2, -8, 11, -17, 20, -26, 29, -35)
+                    for dx in (4, -4))  # fmt: skip
+
+
+def place_labels(ax, labels: list[tuple[str, float, float, str]]) -> None:
+    """Each point's label at the first spot of LABEL_SPOTS where it overlaps no label already placed and no
+    point (in display space, once the axes are final); where every spot is taken, the first. Clusters of points
+    a few pixels apart (the CPU and GPU cases near 1 ms) stay readable."""
+    renderer = ax.figure.canvas.get_renderer()
+    taken = [matplotlib.transforms.Bbox.from_extents(x - 3, y - 3, x + 3, y + 3)
+             for x, y in (ax.transData.transform((px, py)) for _, px, py, _ in labels)]  # fmt: skip
+
+    def put(text, x, y, color, spot):
+        dx, dy, ha = spot
+        line = {"arrowstyle": "-", "lw": 0.4, "color": color, "shrinkA": 0, "shrinkB": 3} if abs(dy) > 10 else None
+        label = ax.annotate(text, (x, y), fontsize=6, xytext=(dx, dy), textcoords="offset points", color=color,
+                            ha=ha, arrowprops=line)  # fmt: skip
+        label.update_positions(renderer)
+        return label, matplotlib.text.Text.get_window_extent(label, renderer)  # the text alone, not its line
+
+    for text, x, y, color in sorted(labels, key=lambda t: (t[1], t[2])):
+        for spot in LABEL_SPOTS:
+            label, box = put(text, x, y, color, spot)
+            if not any(box.expanded(1.05, 1.1).overlaps(t) for t in taken):
+                break
+            label.remove()
+        else:  # nowhere free: the first spot
+            label, box = put(text, x, y, color, LABEL_SPOTS[0])
+        taken.append(box)
 
 
 # Lightning's own parts, each its colour, for the release bars; everything else Lightning's step runs (torch, the
