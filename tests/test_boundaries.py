@@ -233,24 +233,35 @@ def _tree_digest(*paths: Path) -> dict[str, bytes]:
     return {str(f): f.read_bytes() for f in files if f.is_file()}
 
 
-def test_gpu_check_runs_in_a_prepared_environment():
-    """`nox --no-venv --no-install -s gpu_check` in this environment, as on a GPU machine whose packages come from
-    its image: nox installs nothing and runs this interpreter, and bench_gpu runs through its parts runner; without
-    CUDA each part says why it is skipped, the session exits 0, and nothing in results/ or README.md changes."""
+def test_gpu_check_runs_in_a_prepared_environment(tmp_path):
+    """One GPU lease's command, `bash benchmarks/clock/gpu_lease.sh` (docs/gpu.md), here: it runs `nox --no-venv
+    --no-install -s gpu_check` in this environment, as on a GPU machine whose packages come from its image (nox
+    from the carried .whl/ where `nox -s gpu_wheels` made one, else this environment's): nox installs nothing and
+    runs this interpreter, and bench_gpu runs through its parts runner; without CUDA each part says why it is
+    skipped, the session exits 0, nothing in results/ or README.md changes, and the script packs its log and
+    results/cuda-*/ as they are into $OUT."""
+    import tarfile
+
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: gpu_check would measure (run it as docs/gpu.md says)")
     before = _tree_digest(ROOT / "results", ROOT / "README.md")
-    cmd = [sys.executable, "-m", "nox", "--no-venv", "--no-install", "-s", "gpu_check"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=300)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-2000:]
+    env = {**child_env(), "OUT": str(tmp_path / "out"), "PY": sys.executable}
+    cmd = ["bash", "benchmarks/clock/gpu_lease.sh"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    out = (tmp_path / "out" / "gpu_lease.log").read_text()
     assert "pip install" not in out and f"{sys.executable} -m benchmarks.store parts --device cuda" in out
     for part in ("CUDA tests", "NCCL, world size 1"):
         assert f"gpu_check: {part}: skipped (no CUDA device on this machine)" in out
     for part in ("steps", "device", "sweep", "memory"):
         assert f"parts: {part}: skipped (no CUDA device on this machine: nothing measured, nothing saved)" in out
     assert re.search(r"gpu_check: versions \d+ s, CUDA tests \d+ s, .*, bench_gpu \d+ s, report \d+ s", out)
+    assert "gpu_lease: nox -s gpu_check exit 0" in out and "gpu_lease: packed into" in proc.stdout
     assert _tree_digest(ROOT / "results", ROOT / "README.md") == before
+    with tarfile.open(tmp_path / "out" / "results-cuda.tgz") as packed:
+        names = {m.name for m in packed.getmembers() if m.isfile()}
+    assert names == {str(f.relative_to(ROOT)) for f in (ROOT / "results").glob("cuda-*/**/*") if f.is_file()}
+    assert names  # the committed H200 run travels back with whatever the lease adds
 
 
 def test_cuda_without_a_gpu_is_refused(tmp_path):
