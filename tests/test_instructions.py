@@ -240,3 +240,26 @@ def test_the_callgrind_counter_notes_each_window_and_its_collections():
         gc.enable()
     assert manifest[0][:2] == [24, 32] and manifest[0][2][:2] == [1, 1]
     assert manifest[1] == [32, 48, [0, 0, 0]]
+
+
+def test_pr21769s_short_cut_keeps_lightning_bitwise_and_is_taken_every_step(tmp_path):
+    """The ablation `nox -s instructions` counts (ablations.py): Lightning with PR #21769's `_ResultMetric.to`
+    computes what the raw twin computes, to the last bit (synthetic autoencoder, 2 epochs with validation and the
+    sanity check), takes the short cut at every training step, and leaves Lightning's own method in place after."""
+    from conftest import run_side
+    from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultMetric
+
+    from benchmarks.instructions.ablations import metric_move_short_cut
+    from raw_torch.common.config import RunConfig
+
+    full_path = _ResultMetric.to
+    cfg = RunConfig.for_workload("autoencoder", device="cpu", dataset="synthetic", epochs=2, limit_train_batches=6,
+                                 limit_val_batches=2, progress_bar=False)  # fmt: skip
+    raw = run_side("raw", cfg.replace(out=str(tmp_path / "raw")))
+    with metric_move_short_cut() as calls:
+        lit = run_side("lightning", cfg.replace(out=str(tmp_path / "lightning")))
+    assert _ResultMetric.to is full_path
+    assert calls["short"] >= 12  # one self.log("train_loss") a step, 2 epochs of 6; validation and test log too
+    assert {k: v for k, v in raw.to_json().items() if k != "impl"} == {
+        k: v for k, v in lit.to_json().items() if k != "impl"
+    }

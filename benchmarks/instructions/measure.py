@@ -182,7 +182,9 @@ def measure_and_save(items: list[dict], results: Path, keep: Path | None, smoke:
         shutil.rmtree(work, ignore_errors=True)
     print(f"instructions: saved {target} ({time.time() - t0:.0f} s)")
     for row in summary:
-        name = row.get("rung") or f"{row['workload']} {row['precision']}"
+        name = row.get("rung") or f"{row['workload']} {row['precision']}" + (
+            f", {row['ablation']}" if row.get("ablation") else ""
+        )
         spread = "" if row["spread"] is None else f", spread {100 * row['spread']:.3f}%"
         spread += f", GC {row['gc'] / 1e6:.3f} M/step"
         print(

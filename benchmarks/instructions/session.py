@@ -13,7 +13,8 @@ by both processes give the run-to-run spread. Split three ways:
   * by Python component: the interpreter layer split by the share of CPython opcodes each part of the
     stack executed in the same windows, counted natively with sys.settrace (counting.OpcodeCounter,
     components.py);
-  * by feature: a ladder of runs with Trainer features switched on one at a time (LADDER).
+  * by feature: a ladder of runs with Trainer features switched on one at a time (LADDER);
+  * by fix: Lightning with a proposed fix of one of its per-step costs in place (ablations.py).
 Instructions become µs with the raw step's instructions per µs, timed natively in the same session
 (an estimate; the count is the measurement). Saved as results/<machine>/<id>/NNNN_instructions.json.
 """
@@ -25,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.cases import FEATURES_OFF, FEATURES_ON
+from benchmarks.instructions.ablations import ABLATIONS
 from benchmarks.instructions.counting import SHORT_WINDOWS, WINDOWS
 from raw_torch.common.cli import Parser
 from raw_torch.common.config import PRECISIONS, WORKLOADS, check_creatable
@@ -57,6 +59,21 @@ def plan(smoke: bool) -> list[dict]:
     """Every case, in the order measured. `both`: measured by both valgrind processes (the spread): the
     32-true cases of raw and Lightning. The heavy mixed-precision autoencoder cases and the ladder count
     shorter windows (counting.SHORT_WINDOWS), to keep the session near a quarter of an hour."""
+    fixes = [  # Lightning with a proposed fix in place (ablations.py): what it would save a step
+        dict(
+            group="ablation",
+            ablation=name,
+            runner="benchmarks.instructions.ablations:run",
+            workload=w,
+            precision="32-true",
+            impl="lightning",
+            settings={},
+            both=False,
+            windows=WINDOWS,
+        )  # fmt: skip
+        for name in ABLATIONS
+        for w in (("minimal",) if smoke else WORKLOADS)
+    ]
     if smoke:
         return [
             dict(
@@ -69,7 +86,7 @@ def plan(smoke: bool) -> list[dict]:
                 windows=WINDOWS,
             )  # fmt: skip
             for impl in ("floor", "raw", "lightning")
-        ]
+        ] + fixes
     items = [
         dict(
             group="main",
@@ -84,6 +101,7 @@ def plan(smoke: bool) -> list[dict]:
         for p in PRECISIONS
         for impl in ("floor", "raw", "lightning")
     ]
+    items += fixes
     items += [
         dict(
             group="ladder",

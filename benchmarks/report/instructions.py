@@ -271,6 +271,7 @@ def instructions_section(info: dict, source: Path, when: str, plot: Path, rel: P
         ]  # fmt: skip
     out += parts_sections(info)
     out += ladder_section(info, rate.get("autoencoder"))
+    out += ablation_section(info, rate)
     out += checks_section(checks(info))
     out += docs_section(info, rate)
     P.plot_instructions(info, plot)
@@ -324,6 +325,43 @@ def ladder_section(info: dict, rate: float | None) -> list[str]:
         "",
         "| side | rung | M instructions/step | against | added M/step | ≈ µs/step |",
         "| --- | --- | ---: | --- | ---: | ---: |",
+        *rows,
+        "",
+    ]
+
+
+def ablation_section(info: dict, rate: dict) -> list[str]:
+    """Lightning with a proposed fix in place (benchmarks/instructions/ablations.py) against Lightning as it is:
+    what the fix would save a step, and how much of Lightning's extra over raw that is."""
+    from benchmarks.instructions.ablations import ABLATIONS
+
+    rows = []
+    for item in (i for i in info["items"] if i["group"] == "ablation"):
+        w = item["workload"]
+        raw, lit = (find(info["items"], group="main", workload=w, precision="32-true", impl=impl) for impl in
+                    ("raw", "lightning"))  # fmt: skip
+        if not (raw and lit):
+            continue
+        saved, extra = lit["per_step"] - item["per_step"], lit["per_step"] - raw["per_step"]
+        us = f"{saved / rate[w]:,.0f}" if w in rate else "-"
+        rows.append(f"| {w} | {ABLATIONS[item['ablation']]} | {m(lit['per_step'])} | {m(item['per_step'])} | "
+                    f"**{m(saved)}** | {us} | {100 * saved / extra:.0f}% |")  # fmt: skip
+    if not rows:
+        return []
+    return [
+        "#### What a proposed fix would save (cpu, 32-true, per step)",
+        "",
+        "Lightning as released beside the same run with one proposed fix applied to Lightning's own class in the "
+        "measuring process (`benchmarks/instructions/ablations.py`; a benchmark's ablation, never the product's "
+        "Trainer). Since 2.4.0 (#19814) every `self.log` call moves its result metric to the logged value's "
+        "device, walking and deep-copying the metric's metadata each time even when it is already there "
+        "(reported as #20388); PR #21769 (open) returns early when it is. With it in place Lightning stays "
+        "bitwise equal to the raw twin (`tests/test_instructions.py`), and the run fails unless the short cut is "
+        "taken at every step. See [releases.md](../docs/releases.md) for when the cost arrived.",
+        "",
+        "| case | fix | Lightning M/step | with the fix | saved M/step | ≈ µs/step at raw's rate | "
+        "of Lightning's extra |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
         *rows,
         "",
     ]
