@@ -212,9 +212,17 @@ def test_the_report_explains_the_committed_run(tmp_path):
         if "gc" in raw:  # runs since the collector is counted apart: the issue's bounds on the headline cases
             assert max(raw["spread"], lit["spread"]) <= 0.001
             assert max(raw["nonlinearity"], lit["nonlinearity"]) <= 0.002
+    for fix in (i for i in info["items"] if i["group"] == "ablation"):  # PR #21769's short cut, where counted
+        raw, lit = (
+            report_instructions.find(info["items"], group="main", workload=fix["workload"], precision="32-true",
+                                     impl=impl)
+            for impl in ("raw", "lightning")
+        )  # fmt: skip
+        assert 1e6 < lit["per_step"] - fix["per_step"] < lit["per_step"] - raw["per_step"]  # part of the extra
     lines = report.instructions_part(folder / "0002_bench.json", tmp_path / "instructions.png", Path("plots"))
     text = "\n".join(lines)
     assert "### Instructions per step" in text and "Independent checks" in text and "0.06 s" in text
+    assert ("#### What a proposed fix would save" in text) == any(i["group"] == "ablation" for i in info["items"])
     assert "collections per window" in text and "The ladder's" in text
     assert (tmp_path / "instructions.png").stat().st_size > 0
 
