@@ -1,4 +1,4 @@
-"""Why Lightning costs what it costs per step, in instructions: `nox -s instructions` (~12 min here).
+"""Why Lightning costs what it costs per step, in instructions: `nox -s instructions` (~13 min here).
 
     python -m benchmarks.instructions [--smoke] [--results results]
 
