@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.probe.target import PRECISIONS, Probe
+from benchmarks.probe.target import DEFAULTS, PRECISIONS, Probe
 from raw_torch.common.cli import Parser, next_run_dir
 from raw_torch.common.config import MAX_SEED, check_out, resolve_device
 from raw_torch.common.errors import UsageError
@@ -37,12 +37,21 @@ def build_parser() -> Parser:
                     help="a zero-argument callable returning the training DataLoader, or a LightningDataModule "
                     "subclass (setup('fit'), train_dataloader())")  # fmt: skip
     ap.add_argument("--init-args", default=None, metavar="JSON", help="keyword arguments for CLASS, as a JSON object")
-    ap.add_argument("--steps", type=int, default=200, help="optimizer steps per run, as max_steps (default 200)")
-    ap.add_argument("--precision", choices=PRECISIONS, default="32-true", help="(default 32-true)")
+    ap.add_argument(
+        "--steps", type=int, default=DEFAULTS["steps"], help="optimizer steps per run, as max_steps (default 200)"
+    )
+    ap.add_argument("--precision", choices=PRECISIONS, default=DEFAULTS["precision"], help="(default 32-true)")
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default auto)")
-    ap.add_argument("--seed", type=int, default=0, help="(default 0)")
-    ap.add_argument("--gradient-clip-val", type=float, default=None, help="clip by norm (default: no clipping)")
-    ap.add_argument("--accumulate-grad-batches", type=int, default=1, help="(default 1)")
+    ap.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="(default 0)")
+    ap.add_argument(
+        "--gradient-clip-val",
+        type=float,
+        default=DEFAULTS["gradient_clip_val"],
+        help="clip by norm (default: no clipping)",
+    )
+    ap.add_argument(
+        "--accumulate-grad-batches", type=int, default=DEFAULTS["accumulate_grad_batches"], help="(default 1)"
+    )
     ap.add_argument("--rounds", type=int, default=None, help="rounds of the paired protocol (default 10)")
     ap.add_argument("--ladder", action="store_true", help="also time (and count) logger, progress bar, checkpointing")
     ap.add_argument("--instructions", action="store_true", help="count instructions under valgrind (a few minutes)")

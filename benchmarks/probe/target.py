@@ -23,6 +23,8 @@ from raw_torch.common.errors import UsageError
 from raw_torch.loop import seed_everything
 
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
+# The command's defaults (session.build_parser), also read back by write.command to leave them out of probe.md's line
+DEFAULTS = {"steps": 200, "precision": "32-true", "seed": 0, "gradient_clip_val": None, "accumulate_grad_batches": 1}
 
 
 @dataclass(frozen=True)

@@ -103,10 +103,10 @@ def command(res: dict) -> str:
     import shlex
 
     from benchmarks.probe.cost import ROUNDS
-    from benchmarks.probe.session import build_parser
+    from benchmarks.probe.target import DEFAULTS
 
     p = res["probe"]
-    defaults = {**vars(build_parser().parse_args(["-", "--data", "-"])), "rounds": ROUNDS}
+    defaults = {**DEFAULTS, "rounds": ROUNDS}
     words = [p["target"], "--data", p["data"]]
     if p["init_args"]:
         words += ["--init-args", json.dumps(p["init_args"])]
