@@ -38,11 +38,14 @@ def build_parser() -> Parser:
                     "subclass (setup('fit'), train_dataloader())")  # fmt: skip
     ap.add_argument("--init-args", default=None, metavar="JSON", help="keyword arguments for CLASS, as a JSON object")
     ap.add_argument(
-        "--steps", type=int, default=DEFAULTS["steps"], help="optimizer steps per run, as max_steps (default 200)"
+        "--steps",
+        type=int,
+        default=DEFAULTS["steps"],
+        help="optimizer steps per run, as max_steps (default %(default)s)",
     )
-    ap.add_argument("--precision", choices=PRECISIONS, default=DEFAULTS["precision"], help="(default 32-true)")
+    ap.add_argument("--precision", choices=PRECISIONS, default=DEFAULTS["precision"], help="(default %(default)s)")
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default auto)")
-    ap.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="(default 0)")
+    ap.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="(default %(default)s)")
     ap.add_argument(
         "--gradient-clip-val",
         type=float,
@@ -50,7 +53,7 @@ def build_parser() -> Parser:
         help="clip by norm (default: no clipping)",
     )
     ap.add_argument(
-        "--accumulate-grad-batches", type=int, default=DEFAULTS["accumulate_grad_batches"], help="(default 1)"
+        "--accumulate-grad-batches", type=int, default=DEFAULTS["accumulate_grad_batches"], help="(default %(default)s)"
     )
     ap.add_argument("--rounds", type=int, default=None, help="rounds of the paired protocol (default 10)")
     ap.add_argument("--ladder", action="store_true", help="also time (and count) logger, progress bar, checkpointing")
