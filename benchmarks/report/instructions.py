@@ -352,12 +352,9 @@ def ablation_section(info: dict, rate: dict) -> list[str]:
         "#### What a proposed fix would save (cpu, 32-true, per step)",
         "",
         "Lightning as released beside the same run with one proposed fix applied to Lightning's own class in the "
-        "measuring process (`benchmarks/instructions/ablations.py`; a benchmark's ablation, never the product's "
-        "Trainer). Since 2.4.0 (#19814) every `self.log` call moves its result metric to the logged value's "
-        "device, walking and deep-copying the metric's metadata each time even when it is already there "
-        "(reported as #20388); PR #21769 (open) returns early when it is. With it in place Lightning stays "
-        "bitwise equal to the raw twin (`tests/test_instructions.py`), and the run fails unless the short cut is "
-        "taken at every step. See [releases.md](../docs/releases.md) for when the cost arrived.",
+        "measuring process (`benchmarks/instructions/ablations.py`, the same windows as the main cases). What the "
+        "fix changes, why Lightning stays bitwise equal with it, and when the cost arrived: "
+        "[instructions.md](../docs/instructions.md), [releases.md](../docs/releases.md).",
         "",
         "| case | fix | Lightning M/step | with the fix | saved M/step | ≈ µs/step at raw's rate | "
         "of Lightning's extra |",
